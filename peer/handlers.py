@@ -1,0 +1,112 @@
+"""The one handler table that every transport dispatches into.
+
+Each gRPC service object contributes its ``__mapping__()``; :class:`HandlerTable` wraps every
+handler once so that, whichever transport delivers the call (HTTP/2, gRPC-web, a WebRTC data
+channel), it runs with the same operation tracking, session checks and error mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
+
+from google.protobuf import descriptor_pool
+from grpclib import GRPCError, Status
+from grpclib.const import Handler
+from grpclib.server import Stream
+
+from .errors import PeerError
+from .operations import OperationManager
+from .sessions import SESSION_METADATA_KEY, SessionManager
+
+logger = logging.getLogger(__name__)
+
+HandlerFunc = Callable[[Stream[Any, Any]], Coroutine[Any, Any, None]]
+
+
+def is_safety_monitored(method_path: str) -> bool:
+    """Whether our proto marks ``/pkg.Service/Method`` with ``safety_heartbeat_monitored``."""
+    from .gen.viam.common.v1 import common_pb2
+
+    service, _, method = method_path.lstrip("/").partition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
+    except KeyError:
+        return False
+    options = descriptor.GetOptions()
+    return bool(options.Extensions[common_pb2.safety_heartbeat_monitored])
+
+
+def _first(metadata: Any, key: str) -> str | None:
+    if metadata is None:
+        return None
+    value = metadata.get(key)
+    return value if isinstance(value, str) else None
+
+
+class HandlerTable:
+    """``method path → Handler``, shared by every transport; servable by grpclib as is."""
+
+    def __init__(
+        self,
+        services: Iterable[Any],
+        *,
+        operations: OperationManager,
+        sessions: SessionManager,
+    ) -> None:
+        self.operations = operations
+        self.sessions = sessions
+        self._mapping: dict[str, Handler] = {}
+        for service in services:
+            for path, handler in service.__mapping__().items():
+                if path in self._mapping:
+                    raise ValueError(f"two services serve {path}")
+                self._mapping[path] = Handler(
+                    self._wrap(path, handler.func),
+                    handler.cardinality,
+                    handler.request_type,
+                    handler.reply_type,
+                )
+
+    def __mapping__(self) -> Mapping[str, Handler]:
+        return self._mapping
+
+    def get(self, path: str) -> Handler | None:
+        return self._mapping.get(path)
+
+    def _wrap(self, path: str, func: HandlerFunc) -> HandlerFunc:
+        monitored = is_safety_monitored(path)
+        operations, sessions = self.operations, self.sessions
+
+        async def handle(stream: Stream[Any, Any]) -> None:
+            session_id = _first(stream.metadata, SESSION_METADATA_KEY) or ""
+            if session_id:
+                try:
+                    sessions.get(session_id)
+                except PeerError as exc:
+                    raise exc.grpc_error() from None
+            with operations.track(path, stream.metadata, session_id=session_id) as op:  # type: ignore[arg-type]
+                if monitored and session_id:
+                    op.on_resource = lambda name: sessions.associate(session_id, name)
+                try:
+                    await func(stream)
+                except GRPCError:
+                    raise
+                except PeerError as exc:
+                    raise exc.grpc_error() from None
+                except NotImplementedError as exc:
+                    raise GRPCError(Status.UNIMPLEMENTED, str(exc) or f"{path} is not implemented") from None
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if op.cancel_requested and task is not None and task.uncancel() == 0:
+                        raise GRPCError(Status.CANCELLED, f"operation {op.id} was cancelled") from None
+                    raise
+                except Exception as exc:
+                    logger.exception("%s failed", path)
+                    raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
+
+        handle.__name__ = func.__name__
+        handle.__qualname__ = getattr(func, "__qualname__", func.__name__)
+        return handle

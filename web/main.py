@@ -1,0 +1,87 @@
+"""The ``peerbot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import peer.components  # noqa: F401 - registers the built-in APIs and models
+from peer.errors import ValidationError
+from peer.resource.build import build_resources
+from peer.server import Server
+
+from .config import ConfigError, RobotConfig, builtin_config, load_config
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "localhost"
+DEFAULT_PORT = 8080
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="peerbot", description="A WebRTC-first robot server (Viam wire protocol).")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a robot (the built-in fake robot without --config)")
+    serve.add_argument("--config", metavar="FILE", help="robot config in Viam's JSON shape")
+    serve.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST}, or network.bind_address)")
+    serve.add_argument("--port", type=int, help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--unix", metavar="PATH", help="also serve native gRPC on this Unix socket "
+                       "(only there when --port is not given)")
+    serve.add_argument("--module", action="append", default=[], metavar="NAME",
+                       help="import a Python module first (it may register custom APIs and models); repeatable")
+    serve.add_argument("--check", action="store_true", help="validate the config, build nothing, exit")
+    return parser
+
+
+def _bind(args: argparse.Namespace, config: RobotConfig) -> tuple[str, int]:
+    host, port = DEFAULT_HOST, DEFAULT_PORT
+    if config.network.bind_address:
+        bind_host, _, bind_port = config.network.bind_address.rpartition(":")
+        host, port = bind_host or host, int(bind_port)
+    return (args.host or host), (port if args.port is None else args.port)
+
+
+async def _serve(args: argparse.Namespace, config: RobotConfig) -> None:
+    resources = await build_resources(config.resources)
+    server = Server(resources)
+    host, port = _bind(args, config)
+    if args.unix and args.port is None and args.host is None:
+        await server.serve(path=args.unix, log_level=logging.getLogger().level)
+    else:
+        await server.serve(host, port, logging.getLogger().level, also_unix=args.unix)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.WARNING - 10 * (args.verbose + 1)
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        for name in args.module:
+            importlib.import_module(name)
+        config = load_config(args.config) if args.config else builtin_config()
+        if args.check:
+            print(f"config ok: {len(config.components)} components, {len(config.services)} services")
+            return 0
+        asyncio.run(_serve(args, config))
+    except ConfigError as exc:
+        print(f"peerbot: {exc.message}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"peerbot: invalid robot config: {exc.message}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"peerbot: cannot import module: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"peerbot: cannot serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
