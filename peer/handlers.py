@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from google.protobuf import descriptor_pool
+from google.protobuf.message import DecodeError
 from grpclib import GRPCError, Status
 from grpclib.const import Handler
 from grpclib.server import Stream
@@ -64,7 +65,7 @@ class HandlerTable:
                 if path in self._mapping:
                     raise ValueError(f"two services serve {path}")
                 self._mapping[path] = Handler(
-                    self._wrap(path, handler.func),
+                    self._wrap(path, handler.func, handler.request_type),
                     handler.cardinality,
                     handler.request_type,
                     handler.reply_type,
@@ -76,7 +77,7 @@ class HandlerTable:
     def get(self, path: str) -> Handler | None:
         return self._mapping.get(path)
 
-    def _wrap(self, path: str, func: HandlerFunc) -> HandlerFunc:
+    def _wrap(self, path: str, func: HandlerFunc, request_type: Any) -> HandlerFunc:
         monitored = is_safety_monitored(path)
         operations, sessions = self.operations, self.sessions
 
@@ -96,6 +97,9 @@ class HandlerTable:
                     raise
                 except PeerError as exc:
                     raise exc.grpc_error() from None
+                except DecodeError as exc:
+                    raise GRPCError(Status.INVALID_ARGUMENT,
+                                    f"malformed {request_type.DESCRIPTOR.full_name}: {exc}") from None
                 except NotImplementedError as exc:
                     raise GRPCError(Status.UNIMPLEMENTED, str(exc) or f"{path} is not implemented") from None
                 except asyncio.CancelledError:
