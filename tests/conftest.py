@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-import peer.components  # noqa: F401 - registers the built-in APIs and models
+import peer.components
+import peer.services  # noqa: F401
 from peer.resource import Registry
 
 

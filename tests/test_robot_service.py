@@ -181,3 +181,35 @@ async def test_shutdown_asks_the_server_to_stop(robot: tuple[Server, Channel, li
     server._stop_requested = asyncio.Event()
     await RobotServiceStub(channel).Shutdown(robot_pb2.ShutdownRequest())
     await asyncio.wait_for(server._stop_requested.wait(), WAIT)
+
+
+async def test_lapsed_session_stops_the_motor_it_drove() -> None:
+    """The safety behaviour: a client that dies mid-move must not leave the motor running."""
+    from peer.components.motor import FakeMotor
+    from peer.gen.viam.component.motor.v1 import motor_pb2
+    from peer.gen.viam.component.motor.v1.motor_grpc import MotorServiceStub
+
+    driven, bystander = FakeMotor("left"), FakeMotor("right")
+    server = Server([driven, bystander], heartbeat_window=0.2)
+    try:
+        async with ChannelFor([server.handlers]) as channel:
+            robot_stub, motors = RobotServiceStub(channel), MotorServiceStub(channel)
+            session = await robot_stub.StartSession(robot_pb2.StartSessionRequest())
+            sid = {"viam-sid": session.id}
+            await motors.SetPower(motor_pb2.SetPowerRequest(name="left", power_pct=0.5), metadata=sid)
+            await motors.SetPower(motor_pb2.SetPowerRequest(name="right", power_pct=0.3))  # no session
+            for _ in range(3):  # heartbeats keep it alive past one window
+                await asyncio.sleep(0.1)
+                await robot_stub.SendSessionHeartbeat(robot_pb2.SendSessionHeartbeatRequest(id=session.id))
+            assert (await driven.is_powered())[0]
+            for _ in range(100):  # then the client goes silent
+                if not (await driven.is_powered())[0]:
+                    break
+                await asyncio.sleep(0.02)
+            assert not (await driven.is_powered())[0]
+            assert (await bystander.is_powered()) == (True, 0.3)
+            with pytest.raises(GRPCError) as err:
+                await motors.SetPower(motor_pb2.SetPowerRequest(name="left", power_pct=0.5), metadata=sid)
+            assert err.value.message == "SESSION_EXPIRED"
+    finally:
+        await server.close()

@@ -9,7 +9,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import peer.components  # noqa: F401 - registers the built-in APIs and models
+import peer.components
+import peer.services  # noqa: F401
 from peer.errors import ValidationError
 from peer.resource.build import build_resources
 from peer.server import Server

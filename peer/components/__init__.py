@@ -1,5 +1,5 @@
-"""The built-in component and service APIs; importing this package registers them all."""
+"""The built-in component APIs; importing this package registers them all."""
 
-from . import camera, gripper, movement_sensor, sensor
+from . import arm, base, board, camera, generic, gripper, motor, movement_sensor, sensor, servo
 
-__all__ = ["camera", "gripper", "movement_sensor", "sensor"]
+__all__ = ["arm", "base", "board", "camera", "generic", "gripper", "motor", "movement_sensor", "sensor", "servo"]
