@@ -40,6 +40,33 @@ def is_safety_monitored(method_path: str) -> bool:
     return bool(options.Extensions[common_pb2.safety_heartbeat_monitored])
 
 
+class CallStats:
+    """Calls counted per method and per transport since start (``/stats`` reads this).
+
+    A transport marks its stream objects with a ``transport`` attribute ("webrtc", "grpc-web");
+    grpclib's own HTTP/2 streams have none and count as "grpc".
+    """
+
+    TRANSPORTS = ("webrtc", "grpc", "grpc-web")
+
+    def __init__(self) -> None:
+        self.by_transport: dict[str, int] = dict.fromkeys(self.TRANSPORTS, 0)
+        self.by_method: dict[str, dict[str, int]] = {}
+
+    def count(self, path: str, transport: str) -> None:
+        self.by_transport[transport] = self.by_transport.get(transport, 0) + 1
+        per_method = self.by_method.setdefault(path, dict.fromkeys(self.TRANSPORTS, 0))
+        per_method[transport] = per_method.get(transport, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"rpcs": dict(self.by_transport), "methods": {k: dict(v) for k, v in self.by_method.items()}}
+
+
+def transport_of(stream: Any) -> str:
+    transport = getattr(stream, "transport", None)
+    return transport if isinstance(transport, str) else "grpc"
+
+
 def _first(metadata: Any, key: str) -> str | None:
     if metadata is None:
         return None
@@ -59,7 +86,18 @@ class HandlerTable:
     ) -> None:
         self.operations = operations
         self.sessions = sessions
+        self.stats = CallStats()
         self._mapping: dict[str, Handler] = {}
+        self.add(services)
+
+    def __mapping__(self) -> Mapping[str, Handler]:
+        return self._mapping
+
+    def get(self, path: str) -> Handler | None:
+        return self._mapping.get(path)
+
+    def add(self, services: Iterable[Any]) -> None:
+        """Serve more services (e.g. signaling, added by the composition root) through the same table."""
         for service in services:
             for path, handler in service.__mapping__().items():
                 if path in self._mapping:
@@ -71,17 +109,12 @@ class HandlerTable:
                     handler.reply_type,
                 )
 
-    def __mapping__(self) -> Mapping[str, Handler]:
-        return self._mapping
-
-    def get(self, path: str) -> Handler | None:
-        return self._mapping.get(path)
-
     def _wrap(self, path: str, func: HandlerFunc, request_type: Any) -> HandlerFunc:
         monitored = is_safety_monitored(path)
-        operations, sessions = self.operations, self.sessions
+        operations, sessions, stats = self.operations, self.sessions, self.stats
 
         async def handle(stream: Stream[Any, Any]) -> None:
+            stats.count(path, transport_of(stream))
             session_id = _first(stream.metadata, SESSION_METADATA_KEY) or ""
             if session_id:
                 try:
