@@ -1,0 +1,54 @@
+"""The rpc layer of ``proto.rpc.webrtc.v1``: signaling server, call queue and answerer.
+
+This package imports nothing from ``peer`` or ``web``. The peer connection itself is plugged in
+through :class:`~signaling.answerer.OfferHandler`.
+"""
+
+import logging
+
+from .answerer import Answerer, AnswererStats, Offer, OfferHandler, SendAnswer, SendCandidate
+from .config import IceServer, WebRTCConfig
+from .errors import ErrorStatus, SignalingError
+from .internal import internal_answerer
+from .memory_queue import MemoryCallQueue
+from .queue import AnswererExchange, CallerExchange, CallQueue
+from .sdp import (
+    IceCandidate,
+    SessionDescription,
+    candidate_from_init,
+    candidate_from_proto,
+    candidate_to_init,
+    candidate_to_proto,
+    decode_sdp,
+    encode_sdp,
+)
+from .service import SignalingService
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "Answerer",
+    "AnswererExchange",
+    "AnswererStats",
+    "CallQueue",
+    "CallerExchange",
+    "ErrorStatus",
+    "IceCandidate",
+    "IceServer",
+    "MemoryCallQueue",
+    "Offer",
+    "OfferHandler",
+    "SendAnswer",
+    "SendCandidate",
+    "SessionDescription",
+    "SignalingError",
+    "SignalingService",
+    "WebRTCConfig",
+    "candidate_from_init",
+    "candidate_from_proto",
+    "candidate_to_init",
+    "candidate_to_proto",
+    "decode_sdp",
+    "encode_sdp",
+    "internal_answerer",
+]
