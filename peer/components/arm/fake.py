@@ -10,7 +10,6 @@ ceilings); accelerations are not modelled.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import math
@@ -24,13 +23,13 @@ from ...errors import OperationCancelledError, PeerError, ValidationError
 from ...gen.viam.common.v1 import common_pb2
 from ...gen.viam.component.arm.v1 import arm_pb2
 from ...resource import ResourceBase, ResourceConfig, ResourceName
+from ...resource.motion import wait_for_motion
 from . import kinematics
 from .api import Arm, KinematicsReturn
 
 logger = logging.getLogger(__name__)
 
 #: How often a blocking motion checks for cancellation (seconds).
-POLL_S = 0.02
 #: How far (degrees or mm) a streamed trajectory may start from the arm's current joints.
 START_TOLERANCE = 1.0
 
@@ -158,21 +157,9 @@ class FakeArm(Arm):
 
     async def _wait(self, generation: int, kwargs: Mapping[str, Any]) -> bool:
         """Wait for the plan to finish: True when it did, False when a newer command superseded it."""
-        op = self.get_operation(kwargs)
-        try:
-            while self._generation == generation:
-                remaining = self._trajectory[-1][0] - time.monotonic()
-                if remaining <= 0:
-                    return True
-                if await op.is_cancelled():
-                    self._halt()
-                    raise OperationCancelledError(f"arm {self.name!r}: motion cancelled")
-                await asyncio.sleep(min(remaining, POLL_S))
-            return False
-        except asyncio.CancelledError:
-            if self._generation == generation:
-                self._halt()
-            raise
+        return await wait_for_motion(
+            self.get_operation(kwargs), is_current=lambda: self._generation == generation,
+            ends_at=lambda: self._trajectory[-1][0], halt=self._halt, what=f"arm {self.name!r}: motion")
 
     def _in_manual_mode(self) -> bool:
         if self._manual and self._manual_until is not None and time.monotonic() >= self._manual_until:

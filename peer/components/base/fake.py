@@ -11,19 +11,18 @@ The pose is exposed through ``get_status`` and ``do_command({"command": "get_pos
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import NotSupportedError, OperationCancelledError, ValidationError
+from ...errors import NotSupportedError, ValidationError
 from ...gen.viam.common.v1 import common_pb2
 from ...resource import ResourceBase, ResourceConfig, ResourceName
+from ...resource.motion import wait_for_motion
 from .api import Base
 
 #: How often a blocking motion checks for cancellation (seconds).
-POLL_S = 0.02
 
 #: Attribute name → (default, whether 0 is allowed).
 ATTRIBUTES: dict[str, tuple[float, bool]] = {
@@ -119,20 +118,8 @@ class FakeBase(Base):
 
     async def _run(self, linear: float, angular: float, duration: float, kwargs: Mapping[str, Any]) -> None:
         generation = self._start(linear, angular, duration)
-        op = self.get_operation(kwargs)
-        try:
-            while self._generation == generation and self._t_end is not None:
-                remaining = self._t_end - time.monotonic()
-                if remaining <= 0:
-                    return
-                if await op.is_cancelled():
-                    self._halt()
-                    raise OperationCancelledError(f"base {self.name!r}: motion cancelled")
-                await asyncio.sleep(min(remaining, POLL_S))
-        except asyncio.CancelledError:
-            if self._generation == generation:
-                self._halt()
-            raise
+        await wait_for_motion(self.get_operation(kwargs), is_current=lambda: self._generation == generation,
+                              ends_at=lambda: self._t_end, halt=self._halt, what=f"base {self.name!r}: motion")
 
     def pose(self) -> dict[str, float]:
         x, y, heading = self._pose_at(time.monotonic())

@@ -11,23 +11,22 @@ script both outcomes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...errors import NotSupportedError, OperationCancelledError, ValidationError
+from ...errors import NotSupportedError, ValidationError
 from ...gen.viam.common.v1 import common_pb2
 from ...operations import Operation
 from ...resource import ResourceBase, ResourceConfig, ResourceName
+from ...resource.motion import wait_for_motion
 from .api import Gripper, HoldingStatus
 
 logger = logging.getLogger(__name__)
 
 #: How often a motion checks for cancellation (seconds).
-POLL_S = 0.02
 #: Finger and body size for GetGeometries (mm).
 FINGER_MM, BODY_DEPTH_MM, BODY_HEIGHT_MM = 10.0, 30.0, 80.0
 
@@ -121,20 +120,9 @@ class FakeGripper(Gripper):
 
     async def _run(self, generation: int, op: Operation, what: str) -> bool:
         """Wait for motion ``generation`` to end: True when it arrived, False when superseded."""
-        try:
-            while self._generation == generation:
-                remaining = self._t_end - time.monotonic()
-                if remaining <= 0:
-                    return True
-                if await op.is_cancelled():
-                    self._hold()
-                    raise OperationCancelledError(f"gripper {self.name!r}: {what} cancelled")
-                await asyncio.sleep(min(remaining, POLL_S))
-            return False
-        except asyncio.CancelledError:
-            if self._generation == generation:
-                self._hold()
-            raise
+        return await wait_for_motion(op, is_current=lambda: self._generation == generation,
+                                     ends_at=lambda: self._t_end, halt=self._hold,
+                                     what=f"gripper {self.name!r}: {what}")
 
     # -- API --------------------------------------------------------------------------------------
 

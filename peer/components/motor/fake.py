@@ -8,21 +8,20 @@ motions (``go_for``/``go_to``) wait for that end, and return early when a newer 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import OperationCancelledError, ValidationError
+from ...errors import ValidationError
 from ...resource import ResourceBase, ResourceConfig, ResourceName
+from ...resource.motion import wait_for_motion
 from .api import Motor
 
 logger = logging.getLogger(__name__)
 
 #: How often a blocking motion checks for cancellation (seconds).
-POLL_S = 0.02
 
 
 def _number(value: Any, what: str) -> float:
@@ -95,20 +94,8 @@ class FakeMotor(Motor):
         generation = self._start(
             direction * speed_rpm / 60.0, direction * speed_rpm / self.max_rpm, revolutions / (speed_rpm / 60.0)
         )
-        op = self.get_operation(kwargs)
-        try:
-            while self._generation == generation and self._t_end is not None:
-                remaining = self._t_end - time.monotonic()
-                if remaining <= 0:
-                    return
-                if await op.is_cancelled():
-                    self._halt()
-                    raise OperationCancelledError(f"motor {self.name!r}: motion cancelled")
-                await asyncio.sleep(min(remaining, POLL_S))
-        except asyncio.CancelledError:
-            if self._generation == generation:
-                self._halt()
-            raise
+        await wait_for_motion(self.get_operation(kwargs), is_current=lambda: self._generation == generation,
+                              ends_at=lambda: self._t_end, halt=self._halt, what=f"motor {self.name!r}: motion")
 
     # --- API ---------------------------------------------------------------------------------------
 

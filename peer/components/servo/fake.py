@@ -7,20 +7,19 @@ in the background; ``move`` waits for the sweep to end and returns early when ``
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import OperationCancelledError, ValidationError
+from ...errors import ValidationError
 from ...resource import ResourceBase, ResourceConfig, ResourceName
+from ...resource.motion import wait_for_motion
 from .api import Servo
 
 MIN_ANGLE_DEG = 0
 MAX_ANGLE_DEG = 180
 #: How often a move checks for cancellation (seconds).
-POLL_S = 0.02
 
 
 class FakeServo(Servo):
@@ -80,20 +79,8 @@ class FakeServo(Servo):
             raise ValidationError(f"angle must be a whole number of degrees in [{MIN_ANGLE_DEG}, {MAX_ANGLE_DEG}],"
                                   f" got {angle!r}")
         generation = self._sweep(float(angle))
-        op = self.get_operation(kwargs)
-        try:
-            while self._generation == generation:
-                remaining = self._t_end - time.monotonic()
-                if remaining <= 0:
-                    return
-                if await op.is_cancelled():
-                    self._hold()
-                    raise OperationCancelledError(f"servo {self.name!r}: move cancelled")
-                await asyncio.sleep(min(remaining, POLL_S))
-        except asyncio.CancelledError:
-            if self._generation == generation:
-                self._hold()
-            raise
+        await wait_for_motion(self.get_operation(kwargs), is_current=lambda: self._generation == generation,
+                              ends_at=lambda: self._t_end, halt=self._hold, what=f"servo {self.name!r}: move")
 
     async def get_position(
         self, *, extra: Mapping[str, Any] | None = None, timeout: float | None = None, **kwargs: Any
