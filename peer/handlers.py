@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
@@ -65,6 +66,15 @@ class CallStats:
 def transport_of(stream: Any) -> str:
     transport = getattr(stream, "transport", None)
     return transport if isinstance(transport, str) else "grpc"
+
+
+def _raised_by_grpclib(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of grpclib itself: it reports a truncated frame with a bare
+    AssertionError ("Received less data than expected"), which is the client's fault, not ours."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("grpclib.")
 
 
 def _first(metadata: Any, key: str) -> str | None:
@@ -140,6 +150,11 @@ class HandlerTable:
                     if op.cancel_requested and task is not None and task.uncancel() == 0:
                         raise GRPCError(Status.CANCELLED, f"operation {op.id} was cancelled") from None
                     raise
+                except (AssertionError, struct.error) as exc:
+                    if not _raised_by_grpclib(exc):
+                        logger.exception("%s failed", path)
+                        raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
+                    raise GRPCError(Status.INTERNAL, f"malformed gRPC frame: {exc}") from None
                 except Exception as exc:
                     logger.exception("%s failed", path)
                     raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None

@@ -12,6 +12,7 @@ from typing import Any
 
 from grpclib.server import Server as GRPCServer
 
+from .grpcserver import make_grpc_server
 from .handlers import HandlerTable
 from .operations import OperationManager
 from .resource import Registry, ResourceBase, ResourceManager, ResourceName
@@ -63,7 +64,7 @@ class Server:
         if path is not None:
             await self._listen_unix(path)
         else:
-            listener = GRPCServer([self.handlers])
+            listener = make_grpc_server(self.handlers)
             await listener.start(host, port)
             self._listeners.append(listener)
             if also_unix is not None:
@@ -74,7 +75,7 @@ class Server:
     async def _listen_unix(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # a stale socket from a crashed run would block the bind
-        listener = GRPCServer([self.handlers])
+        listener = make_grpc_server(self.handlers)
         await listener.start(path=path)
         self._listeners.append(listener)
         self._unix_paths.append(path)
