@@ -13,9 +13,10 @@ import peer.components
 import peer.services  # noqa: F401
 from peer.errors import ValidationError
 from peer.resource.build import build_resources
-from peer.server import Server
 
 from .config import ConfigError, RobotConfig, builtin_config, load_config
+from .cors import Origin, parse_origin
+from .robot import Robot
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +31,24 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve a robot (the built-in fake robot without --config)")
     serve.add_argument("--config", metavar="FILE", help="robot config in Viam's JSON shape")
     serve.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST}, or network.bind_address)")
-    serve.add_argument("--port", type=int, help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--port", type=int, help=f"TCP port for native gRPC (h2c), gRPC-web, /stats and the page "
+                       f"(default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--unix", metavar="PATH", help="also serve native gRPC on this Unix socket "
-                       "(only there when --port is not given)")
+                       "(only there when neither --port nor --host is given)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="URL", type=_origin,
+                       help="let browser pages of this origin (e.g. http://laptop.local:5173) call with "
+                       "credentials; repeatable. Pages on the robot's own host name are always allowed")
     serve.add_argument("--module", action="append", default=[], metavar="NAME",
                        help="import a Python module first (it may register custom APIs and models); repeatable")
     serve.add_argument("--check", action="store_true", help="validate the config, build nothing, exit")
     return parser
+
+
+def _origin(value: str) -> Origin:
+    try:
+        return parse_origin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bind(args: argparse.Namespace, config: RobotConfig) -> tuple[str, int]:
@@ -49,12 +61,12 @@ def _bind(args: argparse.Namespace, config: RobotConfig) -> tuple[str, int]:
 
 async def _serve(args: argparse.Namespace, config: RobotConfig) -> None:
     resources = await build_resources(config.resources)
-    server = Server(resources)
+    robot = Robot(resources, allowed_origins=args.allow_origin)
     host, port = _bind(args, config)
     if args.unix and args.port is None and args.host is None:
-        await server.serve(path=args.unix, log_level=logging.getLogger().level)
+        await robot.serve(unix=args.unix, port=None)
     else:
-        await server.serve(host, port, logging.getLogger().level, also_unix=args.unix)
+        await robot.serve(host, port, unix=args.unix)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,305 @@
+"""One TCP port for native gRPC (h2c), gRPC-web, the page and ``/stats`` (design.md "One port").
+
+Each accepted connection starts with a :class:`_Sniffer` protocol that looks at the first bytes:
+
+* the HTTP/2 prior-knowledge preface → a grpclib HTTP/2 server protocol (Rust, Python, Go clients);
+* a TLS handshake record → a short plaintext refusal, then close (the Rust dialer tries TLS first
+  and falls back to h2c; viam-sdk's direct dialer needs OpenSSL's ``WRONG_VERSION_NUMBER``);
+* anything else → aiohttp's HTTP/1.1 protocol (gRPC-web from browsers, the page, ``/stats``).
+
+The chosen protocol gets ``connection_made`` with the real transport and the bytes read so far;
+the sniffer stays in between as a thin relay so the listener knows every live connection and can
+close them all. A connection must show its protocol within ``first_bytes_timeout`` (partial
+reads are collected until then), so idle and slowloris sockets never reach either server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+
+from aiohttp import web
+
+from peer.grpcserver import GrpclibConnections
+
+from .const import (
+    CLOSE_GRACE_S,
+    FIRST_BYTES_TIMEOUT_S,
+    H2_PREFACE,
+    HTTP_KEEPALIVE_TIMEOUT_S,
+    TLS_HANDSHAKE_RECORD,
+    TLS_LINGER_S,
+    TLS_MAX_RECORD,
+    TLS_REFUSAL,
+)
+from .grpcweb import Servable
+
+logger = logging.getLogger(__name__)
+
+
+class Kind(enum.Enum):
+    """What a connection turned out to speak."""
+
+    SNIFFING = "sniffing"
+    H2 = "h2c"
+    HTTP = "http/1.1"
+    TLS = "tls"
+
+
+class OnePortListener:
+    """Serves ``grpc`` (native gRPC over h2c) and ``app`` (aiohttp, HTTP/1.1) on one TCP port.
+
+    ``await start(host, port)``; ``await close()`` stops accepting, cancels the running calls of
+    both sides, closes every connection and waits (at most ``close_grace`` seconds, then aborts).
+    The aiohttp side runs with ``handler_cancellation=True``: a client that disconnects cancels its
+    request (gRPC-web relies on it).
+    """
+
+    def __init__(
+        self,
+        grpc: Servable,
+        app: web.Application,
+        *,
+        first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
+        close_grace: float = CLOSE_GRACE_S,
+        tls_linger: float = TLS_LINGER_S,
+    ) -> None:
+        self._grpc = grpc
+        self._app = app
+        self.first_bytes_timeout = first_bytes_timeout
+        self.close_grace = close_grace
+        self.tls_linger = tls_linger
+        self._h2: GrpclibConnections | None = None
+        self._runner: web.AppRunner | None = None
+        self._http: web.Server | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Sniffer] = set()
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self, host: str | None, port: int) -> None:
+        if self._server is not None or self._closed:
+            raise RuntimeError("the listener was already started")
+        # built when serving starts: grpclib copies the mapping, so services added to the handler
+        # table before start are served
+        self._h2 = GrpclibConnections(self._grpc)
+        self._runner = web.AppRunner(
+            self._app, handle_signals=False, handler_cancellation=True,
+            keepalive_timeout=HTTP_KEEPALIVE_TIMEOUT_S, shutdown_timeout=self.close_grace,
+        )
+        await self._runner.setup()
+        self._http = self._runner.server  # aiohttp's protocol factory (web_server.Server)
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(lambda: _Sniffer(self), host, port)
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        for address in self.addresses:
+            logger.info("serving gRPC on %s", address)  # tests and scripts parse this line: keep its shape
+            logger.info("%s also serves gRPC-web, /stats and the page (HTTP/1.1)", address)
+
+    @property
+    def addresses(self) -> list[str]:
+        """Where the listener accepts, as ``host:port``."""
+        if self._server is None:
+            return []
+        return [f"{name[0]}:{name[1]}" for name in (sock.getsockname() for sock in self._server.sockets)]
+
+    @property
+    def port(self) -> int | None:
+        addresses = self.addresses
+        return int(addresses[0].rsplit(":", 1)[1]) if addresses else None
+
+    @property
+    def connections(self) -> dict[Kind, int]:
+        """Live connections by protocol (for tests and diagnostics)."""
+        counts = dict.fromkeys(Kind, 0)
+        for conn in self._connections:
+            counts[conn.kind] += 1
+        return counts
+
+    async def close(self) -> None:
+        """Stop accepting, cancel running calls, close every connection; bounded. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._server is not None:
+            self._server.close()
+        if self._h2 is not None:
+            self._h2.close()
+        for conn in list(self._connections):
+            conn.close()  # aiohttp cancels the request of a lost connection (handler_cancellation)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.close_grace
+        if self._runner is not None:
+            await self._runner.cleanup()  # app shutdown/cleanup hooks; its own wait is bounded too
+        if self._h2 is not None:
+            try:
+                await asyncio.wait_for(self._h2.wait_closed(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                logger.warning("gRPC calls still unwinding %g s after they were cancelled", self.close_grace)
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            logger.warning("%d connections still open after %g s; aborting them", len(self._connections),
+                           self.close_grace)
+            for conn in list(self._connections):
+                conn.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+        logger.debug("one-port listener closed")
+
+    async def __aenter__(self) -> OnePortListener:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- for the sniffers --------------------------------------------------------------------------
+    def _track(self, conn: _Sniffer) -> None:
+        self._connections.add(conn)
+        self._all_closed.clear()
+
+    def _forget(self, conn: _Sniffer) -> None:
+        self._connections.discard(conn)
+        if not self._connections:
+            self._all_closed.set()
+
+    def _protocol_for(self, kind: Kind) -> asyncio.Protocol:
+        if kind is Kind.H2:
+            assert self._h2 is not None
+            return self._h2.protocol()
+        assert self._http is not None
+        return self._http()
+
+
+class _Sniffer(asyncio.Protocol):
+    """One connection: collects the first bytes, then relays to the protocol they call for."""
+
+    def __init__(self, listener: OnePortListener) -> None:
+        self._listener = listener
+        self._transport: asyncio.Transport | None = None
+        self._inner: asyncio.Protocol | None = None
+        self._buffer = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
+        self.kind = Kind.SNIFFING
+
+    def __repr__(self) -> str:
+        peer = self._transport.get_extra_info("peername") if self._transport is not None else None
+        return f"<connection {peer} {self.kind.value}>"
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._listener._track(self)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._listener.first_bytes_timeout, self._on_first_bytes_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+        elif self.kind is Kind.SNIFFING:
+            self._buffer += data
+            self._sniff()
+        # Kind.TLS: whatever else the TLS client sends is dropped while we wait for it to hang up
+
+    def eof_received(self) -> bool | None:
+        if self._inner is not None:
+            return self._inner.eof_received()
+        if self.kind is Kind.SNIFFING:
+            logger.debug("%r: closed by the client before choosing a protocol (%d bytes)", self, len(self._buffer))
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self._buffer.clear()
+        self._listener._forget(self)
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
+
+    # -- for the listener -----------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # -- deciding ------------------------------------------------------------------------------------
+    def _sniff(self) -> None:
+        buf = self._buffer
+        if buf[0] == TLS_HANDSHAKE_RECORD:
+            if len(buf) >= 2 and buf[1] != 0x03:
+                self._hand_off(Kind.HTTP)  # not TLS after all: aiohttp answers 400
+            elif len(buf) >= 5:
+                record = int.from_bytes(buf[3:5], "big")
+                # wait for the whole ClientHello record: closing with unread input would send a RST
+                if record > TLS_MAX_RECORD or len(buf) >= 5 + record:
+                    self._refuse_tls()
+            return
+        size = min(len(buf), len(H2_PREFACE))
+        if buf[:size] != H2_PREFACE[:size]:
+            self._hand_off(Kind.HTTP)
+        elif size == len(H2_PREFACE):
+            self._hand_off(Kind.H2)
+        # else: a partial preface, wait for more
+
+    def _hand_off(self, kind: Kind) -> None:
+        self._cancel_timer()
+        transport = self._transport
+        assert transport is not None
+        self.kind = kind
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        try:
+            inner = self._listener._protocol_for(kind)
+        except Exception:
+            logger.exception("%r: could not create the %s protocol", self, kind.value)
+            transport.abort()
+            return
+        self._inner = inner
+        logger.debug("%r: handed over", self)
+        inner.connection_made(transport)
+        if not transport.is_closing():
+            inner.data_received(data)
+
+    def _refuse_tls(self) -> None:
+        self._cancel_timer()
+        self.kind = Kind.TLS
+        self._buffer.clear()
+        transport = self._transport
+        assert transport is not None
+        logger.debug("%r: TLS ClientHello on the cleartext port: refused (TLS is not set up)", self)
+        transport.write(TLS_REFUSAL)
+        if transport.can_write_eof():
+            transport.write_eof()  # the client reads the refusal, fails its handshake and hangs up
+            self._timer = asyncio.get_running_loop().call_later(self._listener.tls_linger, transport.close)
+        else:
+            transport.close()
+
+    def _on_first_bytes_timeout(self) -> None:
+        self._timer = None
+        logger.info("%r: no protocol after %g s (%d bytes); closing", self, self._listener.first_bytes_timeout,
+                    len(self._buffer))
+        if self._transport is not None:
+            self._transport.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

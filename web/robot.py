@@ -1,0 +1,112 @@
+"""The composition root: one robot served on the one port, and on a Unix socket if asked.
+
+:class:`Robot` builds the :class:`peer.server.Server` (resources, operations, sessions, the handler
+table), the aiohttp app over the same table, and the one-port listener, and owns their order of
+start and close. The command line uses it, and so do tests, in process::
+
+    async with Robot(resources) as robot:
+        await robot.start("127.0.0.1", 0)
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Iterable, Sequence
+
+from aiohttp import web
+
+from peer.resource import ResourceBase
+from peer.server import Server
+
+from .app import make_app
+from .const import CLOSE_GRACE_S, FIRST_BYTES_TIMEOUT_S
+from .cors import CorsPolicy, Origin
+from .oneport import OnePortListener
+
+logger = logging.getLogger(__name__)
+
+
+class Robot:
+    """Everything ``peerbot serve`` runs; ``start`` then ``close`` (or ``serve`` until a signal)."""
+
+    def __init__(
+        self,
+        resources: Sequence[ResourceBase] = (),
+        *,
+        allowed_origins: Iterable[str | Origin] = (),
+        peers: Callable[[], int] | None = None,
+        first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
+        close_grace: float = CLOSE_GRACE_S,
+    ) -> None:
+        self.server = Server(resources)
+        # RobotService.Shutdown stops the whole robot, not only the Server's own listeners
+        self.server.robot_service.on_shutdown = self.request_stop
+        self.cors = CorsPolicy(allowed_origins)
+        self.app: web.Application = make_app(self.server.handlers, cors=self.cors, peers=peers or (lambda: 0))
+        self.listener = OnePortListener(
+            self.server.handlers, self.app, first_bytes_timeout=first_bytes_timeout, close_grace=close_grace,
+        )
+        self._stop_requested = asyncio.Event()
+        self._closed = False
+
+    async def start(self, host: str | None = "localhost", port: int | None = 8080, *, unix: str | None = None) -> None:
+        """Listen on ``host:port`` (everything) when ``port`` is given, and on ``unix`` (native gRPC)."""
+        try:
+            if port is not None:
+                await self.listener.start(host, port)
+            if unix is not None:
+                await self.server.start(path=unix)  # logs "serving gRPC on unix:PATH"
+        except BaseException:
+            await self.close()
+            raise
+
+    @property
+    def addresses(self) -> list[str]:
+        """``host:port`` of the one port, then ``unix:/path``."""
+        return [*self.listener.addresses, *self.server.addresses]
+
+    @property
+    def port(self) -> int | None:
+        return self.listener.port
+
+    def request_stop(self) -> None:
+        """Make :meth:`serve` return (signals, ``RobotService.Shutdown``)."""
+        self._stop_requested.set()
+
+    async def serve(self, host: str | None = "localhost", port: int | None = 8080, *, unix: str | None = None) -> None:
+        """Start, serve until SIGTERM/SIGINT or a Shutdown call, then close everything."""
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        try:
+            await self.start(host, port, unix=unix)
+            await self._stop_requested.wait()
+            logger.info("shutting down")
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.close()
+
+    async def close(self) -> None:
+        """The listener first (cancels its calls, closes its connections), then the robot itself."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.listener.close()
+        finally:
+            await self.server.close()
+
+    async def __aenter__(self) -> Robot:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
