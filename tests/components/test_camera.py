@@ -205,3 +205,20 @@ def test_fake_model_is_registered_and_builds_from_config() -> None:
     camera = Registry.lookup_resource_creator(Camera.API, Model.from_string("fake"))(config, {})
     assert isinstance(camera, FakeCamera)
     assert (camera.width, camera.height, camera.fps) == (320, 240, 5.0)
+
+
+async def test_sensor_noise_makes_large_stills_and_keeps_the_frame_code() -> None:
+    clean = FakeCamera("c", width=1024, height=768, mime_type="image/png")
+    noisy = FakeCamera("c", width=1024, height=768, mime_type="image/png", noise=32)
+    (clean_img,), _ = await clean.get_images()
+    (noisy_img,), _ = await noisy.get_images()
+    assert len(noisy_img.data) > 5 * len(clean_img.data)
+    a, b = noisy.frame_at(1.0), noisy.frame_at(1.0)
+    assert np.array_equal(a.i420, b.i420)  # still deterministic
+    assert read_frame_code(a.y) == a.index
+
+
+def test_noise_attribute_is_validated() -> None:
+    config = ResourceConfig("cam1", Camera.API, Model.from_string("fake"), {"noise": 65}, path="components[0]")
+    with pytest.raises(ValidationError, match=r"components\[0\]\.attributes\.noise"):
+        FakeCamera.validate(config)

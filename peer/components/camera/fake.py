@@ -28,6 +28,7 @@ PLANE_DEPTH_M = 1.0
 PCD_STEP = 16
 
 _MIN_SIZE, _MAX_SIZE, _MAX_FPS = 32, 4096, 120.0
+_MAX_NOISE = 64
 
 
 def _even_size(config: ResourceConfig, key: str, default: int) -> int:
@@ -61,13 +62,14 @@ class FakeCamera(Camera):
         height: int = 480,
         fps: float = 30.0,
         mime_type: str = MIME_JPEG,
+        noise: int = 0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name)
         if mime_type not in IMAGE_MIME_TYPES:
             raise ValueError(f"mime_type must be one of {IMAGE_MIME_TYPES}, not {mime_type!r}")
-        self.pattern = TestPattern(width, height, fps, label=name)
+        self.pattern = TestPattern(width, height, fps, label=name, noise=noise)
         self.mime_type = mime_type
         self._clock = clock
         self._t0 = clock()
@@ -95,6 +97,10 @@ class FakeCamera(Camera):
                 f"must be a number of frames per second above 0 and at most {_MAX_FPS:g}, not {fps!r}",
                 f"{config.path}.attributes.fps",
             )
+        noise = config.attributes.get("noise", 0)
+        if not isinstance(noise, int) or isinstance(noise, bool) or not 0 <= noise <= _MAX_NOISE:
+            raise ValidationError(f"must be a whole number from 0 to {_MAX_NOISE}, not {noise!r}",
+                                  f"{config.path}.attributes.noise")
         mime = config.attributes.get("mime_type", MIME_JPEG)
         if mime not in IMAGE_MIME_TYPES:
             raise ValidationError(
@@ -111,6 +117,7 @@ class FakeCamera(Camera):
             height=int(attrs.get("height", 480)),
             fps=float(attrs.get("fps", 30.0)),
             mime_type=str(attrs.get("mime_type", MIME_JPEG)),
+            noise=int(attrs.get("noise", 0)),
         )
 
     # -- frames ---------------------------------------------------------------------------------

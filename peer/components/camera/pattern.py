@@ -161,7 +161,7 @@ class TestPattern:
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self, width: int, height: int, fps: float, *, label: str = "") -> None:
+    def __init__(self, width: int, height: int, fps: float, *, label: str = "", noise: int = 0) -> None:
         if width < 16 or height < 16 or width % 2 or height % 2:
             raise ValueError(f"frame size must be even and at least 16x16, not {width}x{height}")
         if not fps > 0:
@@ -170,6 +170,10 @@ class TestPattern:
         self.height = height
         self.fps = float(fps)
         self.label = label
+        #: Amplitude of per-pixel luma noise, like a real sensor's: it makes frames as hard to
+        #: compress as a camera's (large stills, realistic encoder load). Seeded by the frame
+        #: index, so a frame stays deterministic.
+        self.noise = noise
         self.scale = max(1, height // 160)
         self.code_h = max(8, (height // 32) & ~1)
         self._bars_h = (height - self.code_h) * 2 // 3 & ~1
@@ -205,8 +209,17 @@ class TestPattern:
 
         self._draw_box(frame, t_frame)
         self._draw_text(frame, wall)
+        if self.noise:
+            self._add_noise(frame)
         self._draw_code(frame)
         return frame
+
+    def _add_noise(self, frame: PatternFrame) -> None:
+        rows = self.height - self.code_h  # the frame-code strip stays clean so it can be read back
+        rng = np.random.default_rng(frame.index)
+        grain = rng.integers(-self.noise, self.noise + 1, size=(rows, self.width), dtype=np.int16)
+        noisy = frame.y[:rows].astype(np.int16) + grain
+        frame.y[:rows] = np.clip(noisy, Y_BLACK, Y_WHITE).astype(np.uint8)
 
     def _fill(self, frame: PatternFrame, x0: int, y0: int, x1: int, y1: int, yuv: tuple[int, int, int]) -> None:
         """Fill a rectangle in all three planes (chroma rounded outwards to whole 2x2 blocks)."""
