@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,10 @@ class SignalingService(SignalingServiceBase):
     :param allowed_hosts: optional ``forHosts`` allow-list; empty accepts any ``rpc-host`` (§3).
     :param offer_deadline: bound on Call, CallUpdate and the whole exchange (10 s on the wire).
     :param heartbeat_interval: heartbeat period on Answer streams that ask for heartbeats.
+    :param route_host: maps a caller's ``rpc-host`` to the host its offer is queued for. A robot
+        doing its own (internal) signaling answers for itself under whatever name a client
+        reached it by (``127.0.0.1:8080``, a LAN address, ``robot.local``…), so it routes every
+        host to its one answerer host; a rendezvous server routes exactly (the default).
     """
 
     def __init__(
@@ -81,7 +85,9 @@ class SignalingService(SignalingServiceBase):
         allowed_hosts: Iterable[str] | None = None,
         offer_deadline: float = OFFER_DEADLINE,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        route_host: Callable[[str], str] | None = None,
     ) -> None:
+        self._route_host = route_host or (lambda host: host)
         self._owns_queue = queue is None
         self._queue: CallQueue = queue if queue is not None else MemoryCallQueue()
         self._config = config if config is not None else WebRTCConfig()
@@ -108,6 +114,7 @@ class SignalingService(SignalingServiceBase):
         with _grpc_errors():
             host = host_from_metadata(stream.metadata)
             self._allowed.check((host,))
+            host = self._route_host(host)
             request = await stream.recv_message()
             if request is None:
                 raise SignalingError("missing CallRequest", status=Status.INVALID_ARGUMENT)
@@ -169,6 +176,7 @@ class SignalingService(SignalingServiceBase):
         with _grpc_errors():
             host = host_from_metadata(stream.metadata)
             self._allowed.check((host,))
+            host = self._route_host(host)
             request = await stream.recv_message()
             if request is None:
                 raise SignalingError("missing CallUpdateRequest", status=Status.INVALID_ARGUMENT)

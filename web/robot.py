@@ -12,14 +12,19 @@ start and close. The command line uses it, and so do tests, in process::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from aiohttp import web
 
 from peer.resource import ResourceBase
 from peer.server import Server
+from peer.webrtc import OfferAnswerer, PeerSessions, set_udp_receive_buffer
+from signaling.config import WebRTCConfig
+from signaling.internal import internal_answerer
+from signaling.service import SignalingService
 
 from .app import make_app
 from .const import CLOSE_GRACE_S, FIRST_BYTES_TIMEOUT_S
@@ -27,6 +32,12 @@ from .cors import CorsPolicy, Origin
 from .oneport import OnePortListener
 
 logger = logging.getLogger(__name__)
+
+#: The one host name this robot's own answerer registers under: with internal signaling every
+#: ``rpc-host`` a caller sends (``127.0.0.1:8080``, a LAN address, ``robot.local``) means "this robot".
+SELF_HOST = "peerbot-self"
+#: Concurrent Answer streams, i.e. offers being negotiated at once (goutils runs 2).
+ANSWER_WORKERS = 4
 
 
 class Robot:
@@ -37,24 +48,36 @@ class Robot:
         resources: Sequence[ResourceBase] = (),
         *,
         allowed_origins: Iterable[str | Origin] = (),
-        peers: Callable[[], int] | None = None,
+        webrtc_config: WebRTCConfig | None = None,
         first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
         close_grace: float = CLOSE_GRACE_S,
     ) -> None:
         self.server = Server(resources)
         # RobotService.Shutdown stops the whole robot, not only the Server's own listeners
         self.server.robot_service.on_shutdown = self.request_stop
+        # Signaling joins the one handler table, so it is served on every transport (h2c, gRPC-web).
+        self.signaling = SignalingService(config=webrtc_config, route_host=lambda host: SELF_HOST)
+        self.server.handlers.add([self.signaling])
+        self.peer_sessions = PeerSessions()
         self.cors = CorsPolicy(allowed_origins)
-        self.app: web.Application = make_app(self.server.handlers, cors=self.cors, peers=peers or (lambda: 0))
+        self.app: web.Application = make_app(
+            self.server.handlers, cors=self.cors, peers=lambda: len(self.peer_sessions)
+        )
         self.listener = OnePortListener(
             self.server.handlers, self.app, first_bytes_timeout=first_bytes_timeout, close_grace=close_grace,
         )
         self._stop_requested = asyncio.Event()
+        self._answering = contextlib.AsyncExitStack()
         self._closed = False
 
     async def start(self, host: str | None = "localhost", port: int | None = 8080, *, unix: str | None = None) -> None:
         """Listen on ``host:port`` (everything) when ``port`` is given, and on ``unix`` (native gRPC)."""
         try:
+            set_udp_receive_buffer()
+            answer = OfferAnswerer(self.server.handlers, self.peer_sessions)
+            await self._answering.enter_async_context(
+                internal_answerer(self.signaling, [SELF_HOST], answer, workers=ANSWER_WORKERS)
+            )
             if port is not None:
                 await self.listener.start(host, port)
             if unix is not None:
@@ -96,14 +119,19 @@ class Robot:
             await self.close()
 
     async def close(self) -> None:
-        """The listener first (cancels its calls, closes its connections), then the robot itself."""
+        """Listener (its calls and connections), peer connections, the answerer, then the robot."""
         if self._closed:
             return
         self._closed = True
         try:
             await self.listener.close()
         finally:
-            await self.server.close()
+            try:
+                await self.peer_sessions.close_all()
+                await self._answering.aclose()
+            finally:
+                await self.server.close()
+                await self.signaling.close()
 
     async def __aenter__(self) -> Robot:
         return self

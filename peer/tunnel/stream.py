@@ -41,6 +41,9 @@ class TunnelStream(Generic[RecvT, SendT]):
     exactly one trailers frame.
     """
 
+    #: Which transport served the call; :class:`peer.handlers.CallStats` counts calls by it.
+    transport = "webrtc"
+
     def __init__(
         self,
         stream_id: int,

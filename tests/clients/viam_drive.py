@@ -16,6 +16,7 @@ separately and bounded by a timeout, so one broken method never hides the others
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import dataclasses
@@ -131,7 +132,7 @@ class Recorder:
                 break
 
 
-async def run(address: str) -> dict[str, Any]:
+async def run(address: str, *, webrtc: bool = False, big_camera: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     recorder = Recorder()
 
@@ -153,7 +154,7 @@ async def run(address: str) -> dict[str, Any]:
         # check_connection_interval=0 alone still polls ResourceNames every attempt_reconnect_interval
         # (default 1 s; RobotClient._check_connection uses it as the check period): turn both off.
         attempt_reconnect_interval=0,
-        dial_options=DialOptions(disable_webrtc=True, insecure=True),
+        dial_options=DialOptions(disable_webrtc=not webrtc, insecure=True),
     )
     try:
         robot = await asyncio.wait_for(RobotClient.at_address(address, options), CONNECT_TIMEOUT_S)
@@ -166,7 +167,7 @@ async def run(address: str) -> dict[str, Any]:
     listen(robot._channel, SendRequest, recorder.on_send)
     listen(robot._channel, RecvTrailingMetadata, recorder.on_trailers)
     try:
-        await drive(robot, step)
+        await drive(robot, step, big_camera)
     finally:
         sessions = robot._sessions_client
         results["sessions"] = {
@@ -191,7 +192,26 @@ async def run(address: str) -> dict[str, Any]:
     return results
 
 
-async def drive(robot: RobotClient, step: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]) -> None:
+async def camera_images(robot: RobotClient, name: str) -> list[dict[str, Any]]:
+    images, metadata = await Camera.from_robot(robot, name).get_images()
+    out = []
+    for img in images:
+        mime = str(img.mime_type)
+        sdk = ViamImage(img.data, img.mime_type)
+        out.append({
+            "source_name": img.name,
+            "mime_type": mime,
+            "bytes_len": len(img.data),
+            "sdk_width": img.width, "sdk_height": img.height,
+            "viamimage_width": sdk.width, "viamimage_height": sdk.height,
+            "header_size": image_header_size(img.data, mime),
+            "captured_at_set": metadata.HasField("captured_at"),
+        })
+    return out
+
+
+async def drive(robot: RobotClient, step: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
+                big_camera: str | None = None) -> None:
     async def resource_names() -> list[str]:
         return [rn(n) for n in robot.resource_names]
 
@@ -202,24 +222,9 @@ async def drive(robot: RobotClient, step: Callable[[str, Callable[[], Awaitable[
 
     await step("sensor_get_readings", sensor_readings)
 
-    async def camera_images() -> list[dict[str, Any]]:
-        images, metadata = await Camera.from_robot(robot, "cam1").get_images()
-        out = []
-        for img in images:
-            mime = str(img.mime_type)
-            sdk = ViamImage(img.data, img.mime_type)
-            out.append({
-                "source_name": img.name,
-                "mime_type": mime,
-                "bytes_len": len(img.data),
-                "sdk_width": img.width, "sdk_height": img.height,
-                "viamimage_width": sdk.width, "viamimage_height": sdk.height,
-                "header_size": image_header_size(img.data, mime),
-                "captured_at_set": metadata.HasField("captured_at"),
-            })
-        return out
-
-    await step("camera_get_images", camera_images)
+    await step("camera_get_images", lambda: camera_images(robot, "cam1"))
+    if big_camera:
+        await step("big_camera_get_images", lambda: camera_images(robot, big_camera))
 
     async def camera_properties() -> Any:
         props = await Camera.from_robot(robot, "cam1").get_properties()
@@ -359,11 +364,12 @@ async def drive(robot: RobotClient, step: Callable[[str, Callable[[], Awaitable[
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: viam_drive.py ADDRESS (127.0.0.1:PORT or /path/to/unix.sock)", file=sys.stderr)
-        return 2
-    address = sys.argv[1].removeprefix("unix:")
-    results = asyncio.run(run(address))
+    parser = argparse.ArgumentParser(description="drive a robot with the real viam-sdk client")
+    parser.add_argument("address", help="127.0.0.1:PORT or /path/to/unix.sock")
+    parser.add_argument("--webrtc", action="store_true", help="dial over WebRTC (signaling at the address)")
+    parser.add_argument("--big-camera", metavar="NAME", help="also get_images from this (large-image) camera")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.address.removeprefix("unix:"), webrtc=args.webrtc, big_camera=args.big_camera))
     print(json.dumps(results, sort_keys=True))
     return 0
 

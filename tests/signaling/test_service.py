@@ -457,3 +457,21 @@ async def test_internal_answerer(service: SignalingService, stub: SignalingServi
             assert await call.recv_message() is None
         await eventually(lambda: ans.stats.answered == 1)
     assert peer.received[first.uuid] == [cand(3)]
+
+
+async def test_route_host_sends_every_name_to_one_answerer() -> None:
+    """Internal signaling: whichever name a client used to reach the robot, its one answerer answers."""
+    service = SignalingService(route_host=lambda host: "self", offer_deadline=2.0)
+    peer = FakePeer(early_done=True)
+    async with ChannelFor([service]) as channel:
+        stub = SignalingServiceStub(channel)
+        async with internal_answerer(service, ["self"], peer, **FAST):
+            for host in ("127.0.0.1:8080", "robot.local", "192.0.2.7:9090"):
+                async with stub.Call.open(metadata=md(host)) as call:
+                    await call.send_message(pb.CallRequest(sdp=OFFER_B64), end=True)
+                    responses = [r async for r in call]
+                assert [r.WhichOneof("stage") for r in responses] == ["init"]
+                await stub.CallUpdate(update(responses[0].uuid, cand(4)), metadata=md(host))
+                await stub.CallUpdate(update(responses[0].uuid, done=True), metadata=md(host))
+    await service.close()
+    assert len(peer.offers) == 3
