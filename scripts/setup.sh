@@ -8,6 +8,8 @@ PY=${PYTHON:-python3}
 
 # Debian packages the tests use (real peers and services, never downloaded by a tool itself).
 APT_PACKAGES=()
+# Browser tests (tests/browser/): Debian's Chromium, driven by playwright via executable_path.
+[ "${PEERBOT_SKIP_CLIENTS:-0}" = 1 ] || APT_PACKAGES+=(chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -36,4 +38,23 @@ if [ "${PEERBOT_SKIP_CLIENTS:-0}" != 1 ] && \
   .venv-viam/bin/python -m pip install -q --upgrade pip
   .venv-viam/bin/python -m pip install -q -r tests/clients/viam-requirements.txt
   echo "$want" > .venv-viam/.peerbot-stamp
+fi
+
+# Browser code (web/client/): @viamrobotics/sdk + esbuild from the committed lock file, bundled
+# into web/static/ (git-ignored). Needed by the browser tests and, later, the control panel.
+want=$(stamp web/client/package.json web/client/package-lock.json)
+if [ ! -d web/client/node_modules ] || [ "$(cat web/client/node_modules/.peerbot-stamp 2>/dev/null)" != "$want" ]; then
+  command -v npm >/dev/null || { echo "setup: npm (Node.js >= 18) is needed for web/client" >&2; exit 1; }
+  echo "setup: npm ci (web/client)"
+  (cd web/client && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > web/client/node_modules/.peerbot-stamp
+fi
+(cd web/client && npm run --silent build)
+
+# Browser-test driver (Python playwright, no browser download) in the project venv.
+want=$(stamp tests/browser/requirements.txt)
+if [ "${PEERBOT_SKIP_CLIENTS:-0}" != 1 ] && [ "$(cat .venv/.peerbot-browser-stamp 2>/dev/null)" != "$want" ]; then
+  echo "setup: playwright (tests/browser/requirements.txt) into .venv"
+  .venv/bin/python -m pip install -q -r tests/browser/requirements.txt
+  echo "$want" > .venv/.peerbot-browser-stamp
 fi
