@@ -43,6 +43,7 @@ from signaling.config import IceServer
 from signaling.errors import InvalidCandidateError, InvalidSdpError
 from signaling.sdp import IceCandidate
 
+from . import sctp_tuning
 from .constants import (
     CLOSE_TIMEOUT_S,
     DATA_CHANNEL_ID,
@@ -90,7 +91,12 @@ def rtc_ice_servers(servers: Sequence[IceServer], *, tag: str = "") -> list[RTCI
 
 
 def new_peer_connection(ice_servers: Sequence[IceServer] = (), *, tag: str = "") -> RTCPeerConnection:
-    """A peer connection as every Viam peer builds it: max-bundle, only the given ICE servers."""
+    """A peer connection as every Viam peer builds it: max-bundle, only the given ICE servers.
+
+    Its SCTP association bundles chunks and delays SACKs (:mod:`~peer.webrtc.sctp_tuning`, installed
+    here once per process unless aiortc is not the version it was written for).
+    """
+    sctp_tuning.install()
     configuration = RTCConfiguration(
         iceServers=rtc_ice_servers(ice_servers, tag=tag), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
     )
