@@ -19,6 +19,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ sys.path.insert(0, str(REPO))
 from tests.serverproc import ServerProcess  # noqa: E402 - needs the repo on sys.path
 
 VIAM_PYTHON = REPO / ".venv-viam" / "bin" / "python"
+#: What the reference server serves (one sensor), so both answer the same ResourceNames.
+SAME_ROBOT = {"components": [{"name": "sensor1", "api": "rdk:component:sensor", "model": "fake"}]}
 READY_TIMEOUT_S = 30.0
 CLIENT_TIMEOUT_S = 100.0
 STOP_TIMEOUT_S = 10.0
@@ -63,9 +66,11 @@ def table(result: dict[str, Any], names: dict[str, str]) -> str:
                 f"| {percentile(ordered, 90):.0f} | {percentile(ordered, 99):.0f} | {mean:.0f} "
                 f"| {1e6 / mean:,.0f} |"
             )
-    rows += ["", "| method | p50 ratio ours/theirs |", "|---|---:|"]
+    rows += ["", "| method | p50 ours (uvloop) / theirs | p50 ours (asyncio) / theirs |", "|---|---:|---:|"]
     for method in sorted({m for _, m in p50}):
-        rows.append(f"| {method} | {p50[('ours', method)] / p50[('theirs', method)]:.2f} |")
+        theirs = p50[("theirs", method)]
+        uv, plain = p50[("ours", method)] / theirs, p50[("ours-asyncio", method)] / theirs
+        rows.append(f"| {method} | {uv:.2f} | {plain:.2f} |")
     return "\n".join(rows)
 
 
@@ -81,34 +86,43 @@ def main() -> int:
         print(f"{VIAM_PYTHON} is missing: run scripts/setup.sh", file=sys.stderr)
         return 2
 
-    config = ["--config", args.config] if args.config else []
-    ours = ServerProcess.peerbot(["--host", "127.0.0.1", "--port", "0", *config])
-    theirs = ServerProcess([str(VIAM_PYTHON), str(REPO / "tests/clients/viam_reference_server.py"),
-                            "--host", "127.0.0.1", "--port", "0"])
-    try:
-        ours.start()
-        theirs.start()
-        ours_addr = ours.wait_ready(1, READY_TIMEOUT_S)[0]
-        theirs_addr = theirs.wait_ready(1, READY_TIMEOUT_S)[0]
-        client = subprocess.run(
-            [str(VIAM_PYTHON), str(REPO / "tests/clients/bench_client.py"),
-             "--rounds", str(args.rounds), "--calls", str(args.calls), "--warmup", str(args.warmup),
-             "--budget", str(CLIENT_TIMEOUT_S * 0.7), f"ours={ours_addr}", f"theirs={theirs_addr}"],
-            cwd=REPO, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False,
-        )
-        if client.returncode != 0:
-            print(f"bench client failed ({client.returncode}):\n{client.stderr[-4000:]}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = args.config
+        if config_path is None:  # the same robot as the reference server: one sensor
+            config_path = str(Path(tmp) / "sensor1.json")
+            Path(config_path).write_text(json.dumps(SAME_ROBOT))
+        servers = {
+            # as shipped: uvloop when installed (``--loop auto``); and on plain asyncio, like theirs
+            "ours": ServerProcess.peerbot(["--host", "127.0.0.1", "--port", "0", "--config", config_path]),
+            "ours-asyncio": ServerProcess.peerbot(
+                ["--host", "127.0.0.1", "--port", "0", "--config", config_path, "--loop", "asyncio"]),
+            "theirs": ServerProcess([str(VIAM_PYTHON), str(REPO / "tests/clients/viam_reference_server.py"),
+                                     "--host", "127.0.0.1", "--port", "0"]),
+        }
+        try:
+            for server in servers.values():
+                server.start()
+            targets = [f"{name}={server.wait_ready(1, READY_TIMEOUT_S)[0]}" for name, server in servers.items()]
+            client = subprocess.run(
+                [str(VIAM_PYTHON), str(REPO / "tests/clients/bench_client.py"),
+                 "--rounds", str(args.rounds), "--calls", str(args.calls), "--warmup", str(args.warmup),
+                 "--budget", str(CLIENT_TIMEOUT_S * 0.7), *targets],
+                cwd=REPO, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False,
+            )
+            if client.returncode != 0:
+                print(f"bench client failed ({client.returncode}):\n{client.stderr[-4000:]}", file=sys.stderr)
+                return 1
+            result = json.loads(client.stdout)
+            codes = {name: server.terminate(STOP_TIMEOUT_S) for name, server in servers.items()}
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
             return 1
-        result = json.loads(client.stdout)
-        codes = {"ours": ours.terminate(STOP_TIMEOUT_S), "theirs": theirs.terminate(STOP_TIMEOUT_S)}
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        ours.kill()
-        theirs.kill()
+        finally:
+            for server in servers.values():
+                server.kill()
 
-    names = {"ours": "peerbot (ours)", "theirs": "viam.rpc.server (theirs)"}
+    names = {"ours": "peerbot (ours, uvloop)", "ours-asyncio": "peerbot (ours, asyncio)",
+             "theirs": "viam.rpc.server (theirs)"}
     versions = result["versions"]
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"## Direct h2c unary latency: {result['rounds_completed']} rounds x {args.calls} calls "

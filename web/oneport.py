@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from typing import cast
 
 from aiohttp import web
 
@@ -195,8 +196,8 @@ class _Sniffer(asyncio.Protocol):
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # a stream transport (asyncio's, or uvloop's, which does not subclass asyncio.Transport)
+        self._transport = cast(asyncio.Transport, transport)
         self._listener._track(self)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._listener.first_bytes_timeout, self._on_first_bytes_timeout)
