@@ -52,6 +52,7 @@ async def measure(call: Callable[[], Awaitable[object]], n: int) -> list[float]:
 
 
 async def run(port: int, rounds: int, calls: int, dials: int) -> None:
+    """Measure from this process (the client) against the server on ``port``."""
     import aiohttp
     from grpclib.client import Channel
 
@@ -117,7 +118,8 @@ async def run(port: int, rounds: int, calls: int, dials: int) -> None:
                        ("total_s", "whole dial (config + offer + above)")):
         values = [s[key] * 1000 for s in setups if s[key] is not None]
         print(f"| {label} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
-    print(f"\nmachine: nproc={os.cpu_count()}, Python {sys.version.split()[0]}; "
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    print(f"\nmachine: nproc={os.cpu_count()}, Python {sys.version.split()[0]}, event loop {loop}; "
           "server and client in separate processes, inside a private network namespace")
 
 
@@ -126,14 +128,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--dials", type=int, default=30)
+    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="event loop of the server and of this client (auto: uvloop when installed)")
     args = parser.parse_args()
     if not os.environ.get("PEERBOT_NETNS"):
         os.execv(str(NETNS), [str(NETNS), sys.executable, *sys.argv])
     from tests.serverproc import ServerProcess
+    from web.main import run_loop
 
-    with ServerProcess.peerbot(["--host", "0.0.0.0", "--port", "0"]) as server:
+    with ServerProcess.peerbot(["--host", "0.0.0.0", "--port", "0", "--loop", args.loop]) as server:
         port = int(server.wait_ready(1, READY_TIMEOUT_S)[0].rsplit(":", 1)[1])
-        asyncio.run(run(port, args.rounds, args.calls, args.dials))
+        # the client runs on the same kind of loop as the server (uvloop when installed)
+        run_loop(run(port, args.rounds, args.calls, args.dials), args.loop)
     return 0
 
 
