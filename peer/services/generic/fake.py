@@ -1,21 +1,16 @@
-"""A generic service that echoes commands back, for exercising DoCommand on a service end to end."""
+"""A generic service that echoes commands back, for exercising DoCommand end to end."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ...resource import ResourceBase, ResourceConfig, ResourceName
+from ...resource.echo import EchoCommands
 from .api import Generic
 
 
-class FakeGenericService(Generic):
-    """``{"command": "count"}`` answers how many commands it has handled; any other command is
-    returned unchanged (nested maps and lists intact), so a client can check a round trip."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.commands = 0
+class FakeGenericService(EchoCommands, Generic):
+    """Echoes commands (see :class:`~peer.resource.echo.EchoCommands`)."""
 
     @staticmethod
     def validate(config: ResourceConfig) -> list[str]:
@@ -24,14 +19,3 @@ class FakeGenericService(Generic):
     @classmethod
     def new(cls, config: ResourceConfig, dependencies: Mapping[ResourceName, ResourceBase]) -> FakeGenericService:
         return cls(config.name)
-
-    async def do_command(
-        self, command: Mapping[str, Any], *, timeout: float | None = None, **kwargs: Any
-    ) -> Mapping[str, Any]:
-        self.commands += 1
-        if command.get("command") == "count":
-            return {"count": self.commands}
-        return dict(command)
-
-    async def get_status(self, *, timeout: float | None = None, **kwargs: Any) -> Mapping[str, Any]:
-        return {"commands": self.commands}
