@@ -70,10 +70,6 @@ def _grpc_tools_include() -> Path:
     return Path(spec.origin).resolve().parent / "_proto"
 
 
-def _top_level_dirs(protos_root: Path) -> set[str]:
-    return {p.name for p in protos_root.iterdir() if p.is_dir()}
-
-
 def _run_protoc(tree: Tree, out_dir: Path) -> None:
     protos_root = REPO_ROOT / tree.protos
     files = sorted(p.relative_to(protos_root).as_posix() for p in protos_root.rglob("*.proto"))
@@ -113,25 +109,27 @@ class _Rewriter:
     """Turns protoc's absolute imports of our own modules into relative (or package-qualified) ones."""
 
     def __init__(self, tree: Tree) -> None:
-        self.local_roots = _top_level_dirs(REPO_ROOT / tree.protos)
-        # top-level proto dir -> absolute package prefix of the tree that generates it
-        self.foreign_roots: dict[str, str] = {}
-        for dep in TREES:
-            if dep.protos in tree.deps:
-                for name in _top_level_dirs(REPO_ROOT / dep.protos):
-                    self.foreign_roots[name] = dep.gen.replace("/", ".")
+        self.local_root = REPO_ROOT / tree.protos
+        # (protos dir, absolute package of its gen dir) for each tree whose protos this one may import
+        self.foreign: list[tuple[Path, str]] = [
+            (REPO_ROOT / dep.protos, dep.gen.replace("/", ".")) for dep in TREES if dep.protos in tree.deps
+        ]
 
-    def _target(self, current_pkg: list[str], dotted_pkg: str) -> str | None:
-        top = dotted_pkg.split(".", 1)[0]
-        if top in self.local_roots:
+    def _target(self, current_pkg: list[str], dotted_pkg: str, module: str) -> str | None:
+        # Resolve by the .proto file behind the module, searched in protoc's -I order (own tree first),
+        # not by top-level directory: both trees have a top-level proto/ (proto.rpc in signaling,
+        # proto.stream in peer).
+        rel = Path(*dotted_pkg.split("."), module.removesuffix("_pb2") + ".proto")
+        if (self.local_root / rel).is_file():
             return _relative_from(current_pkg, dotted_pkg.split("."))
-        if top in self.foreign_roots:
-            return f"{self.foreign_roots[top]}.{dotted_pkg}"
+        for protos_root, gen_pkg in self.foreign:
+            if (protos_root / rel).is_file():
+                return f"{gen_pkg}.{dotted_pkg}"
         return None  # google.*, grpclib, typing, ...: leave absolute
 
     def rewrite(self, text: str, current_pkg: list[str]) -> str:
         def from_import(m: re.Match[str]) -> str:
-            target = self._target(current_pkg, m.group(1))
+            target = self._target(current_pkg, m.group(1), m.group(2))
             if target is None:
                 return m.group(0)
             return f"from {target} import {m.group(2)} as {m.group(3)}"
@@ -142,7 +140,7 @@ class _Rewriter:
         renames: dict[str, str] = {}
 
         def plain_import(m: re.Match[str]) -> str:
-            target = self._target(current_pkg, m.group(1))
+            target = self._target(current_pkg, m.group(1), m.group(2))
             if target is None:
                 return m.group(0)
             dotted = f"{m.group(1)}.{m.group(2)}"
