@@ -41,7 +41,7 @@ if [ "${PEERBOT_SKIP_CLIENTS:-0}" != 1 ] && \
 fi
 
 # Browser code (web/client/): @viamrobotics/sdk + esbuild from the committed lock file, bundled
-# into web/static/ (git-ignored). Needed by the browser tests and, later, the control panel.
+# into web/static/ (git-ignored): the control panel served at / and the browser tests' harness.
 want=$(stamp web/client/package.json web/client/package-lock.json)
 if [ ! -d web/client/node_modules ] || [ "$(cat web/client/node_modules/.peerbot-stamp 2>/dev/null)" != "$want" ]; then
   command -v npm >/dev/null || { echo "setup: npm (Node.js >= 18) is needed for web/client" >&2; exit 1; }

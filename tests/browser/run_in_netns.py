@@ -11,6 +11,11 @@
   GetReadings, GetImages, and an error status (a sensor that does not exist).
 * ``direct`` — ``new RobotClient().dial({host: 'http://localhost:P'})``: gRPC-web only
   (GetOperations on connect, then ResourceNames).
+* ``panel``  — the control panel (``web/static/index.html`` + ``panel.js``) from the robot's own
+  origin, driven like a person would: it connects over WebRTC, shows a card per resource, live
+  sensor readings, the motor1 power slider (read back by the page and, independently, by a
+  gRPC-web ``MotorService/IsPowered`` from here), DoCommand, the camera's Live toggle, and Stop
+  all; a full-page screenshot goes to ``artifacts/panel.png``. Playwright steps, not one evaluate.
 
 Here, inside the namespace: ``peerbot serve --host 0.0.0.0 --port 0`` (the robot, at
 ``http://198.18.0.1:P``), a static server for the page on another port of the same host name (a
@@ -38,6 +43,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from tests.serverproc import REPO, ServerProcess
+from tests.web.wire import frame, split_body
 
 if TYPE_CHECKING:  # playwright is imported where it runs: pytest imports this module's constants
     from playwright.sync_api import Browser, Page
@@ -52,12 +58,15 @@ CHROMIUM_FLAGS = [
 ]
 NETNS_ADDRESS = "198.18.0.1"  # v0 in ../shared/tools/netns.sh
 BUNDLE = REPO / "web" / "static" / "sdk-harness.js"
+PANEL_BUNDLE = REPO / "web" / "static" / "panel.js"
+SCREENSHOT = REPO / "artifacts" / "panel.png"
 
 READY_TIMEOUT_S = 20
 LAUNCH_TIMEOUT_S = 30
 PAGE_TIMEOUT_S = 15
 SCENARIO_BUDGET_S = 35  # enforced inside the page, where each step also has its own bound
 STOP_TIMEOUT_S = 8
+STEP_TIMEOUT_S = 8  # each panel step's bound (connect gets PAGE_TIMEOUT_S)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>peerbot browser harness</title></head>
@@ -239,6 +248,156 @@ def _launch(playwright: Any) -> Browser:
     return browser
 
 
+def _motor_is_powered(port: int, name: str) -> dict[str, Any]:
+    """``MotorService/IsPowered`` over gRPC-web straight from Python: the server's own answer."""
+    from peer.gen.viam.component.motor.v1 import motor_pb2
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/viam.component.motor.v1.MotorService/IsPowered",
+        data=frame(motor_pb2.IsPoweredRequest(name=name)), method="POST",
+        headers={"Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        messages, trailers = split_body(response.read())
+    if (trailers or {}).get("grpc-status", "0") != "0" or len(messages) != 1:
+        return {"error": trailers}
+    answer = motor_pb2.IsPoweredResponse.FromString(messages[0])
+    return {"isOn": answer.is_on, "powerPct": round(answer.power_pct, 3)}
+
+
+def _poll(what: Any, until: Any, timeout_s: float) -> Any:
+    """Call ``what()`` until ``until(value)`` or the bound; the last value either way."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = what()
+        if until(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.1)
+
+
+def _panel(page: Page, port: int, out: dict[str, Any]) -> None:
+    """Drive the panel step by step; every step's outcome lands in ``out["steps"]``."""
+    steps: dict[str, Any] = out.setdefault("steps", {})
+    ms = STEP_TIMEOUT_S * 1000
+
+    def step(name: str, fn: Any) -> bool:
+        t0 = time.monotonic()
+        try:
+            steps[name] = {"ok": True, "value": fn()}
+        except Exception as exc:
+            steps[name] = {"ok": False, "error": {"text": f"{type(exc).__name__}: {exc}"[:2000]}}
+        steps[name]["ms"] = round((time.monotonic() - t0) * 1000)
+        return bool(steps[name]["ok"])
+
+    card = '[data-resource="{}"]'.format
+
+    def connect() -> Any:
+        page.wait_for_function("window.peerbotPanel && window.peerbotPanel.status === 'connected'",
+                               timeout=PAGE_TIMEOUT_S * 1000)
+        return page.evaluate("""() => ({...window.peerbotPanel,
+            transportShown: document.getElementById('transport').textContent})""")
+
+    def cards() -> Any:
+        page.wait_for_function("document.querySelectorAll('[data-resource]').length >= 11", timeout=ms)
+        return page.evaluate("""() => [...document.querySelectorAll('[data-resource]')].map((c) =>
+            ({name: c.dataset.resource, subtype: c.dataset.subtype,
+              group: c.closest('[data-api]').dataset.api}))""")
+
+    def readings(name: str) -> Any:
+        def text() -> str:
+            return str(page.locator(card(name) + ' [data-role="readings"]').inner_text(timeout=ms))
+        page.wait_for_selector(card(name) + ' [data-role="readings"] table', timeout=ms)
+        first = text()
+        second = _poll(text, lambda t: t != first, STEP_TIMEOUT_S)
+        return {"first": first, "second": second}
+
+    def set_power() -> Any:
+        page.locator(card("motor1") + ' input[data-role="power"]').fill("0.5", timeout=ms)
+        page.wait_for_function("""() => { const s = document.querySelector(
+            '[data-resource="motor1"] [data-role="powered"]');
+            return s.dataset.powered === 'true' && Number(s.dataset.power) === 0.5; }""", timeout=ms)
+        shown = page.locator(card("motor1") + ' [data-role="powered"]').inner_text(timeout=ms)
+        server = _poll(lambda: _motor_is_powered(port, "motor1"), lambda v: v.get("isOn"), STEP_TIMEOUT_S)
+        return {"page": shown, "server": server}
+
+    def do_command() -> Any:
+        page.locator(card("generic1") + " button").click(timeout=ms)
+        page.wait_for_function("""() => document.querySelector(
+            '[data-resource="generic1"] [data-role="result"]').textContent !== ''""", timeout=ms)
+        return json.loads(page.locator(card("generic1") + ' [data-role="result"]').inner_text(timeout=ms))
+
+    def snapshot() -> Any:
+        page.wait_for_function("""() => { const i = document.querySelector(
+            '[data-resource="cam1"] img[data-role="snapshot"]');
+            return i && i.complete && i.naturalWidth > 0; }""", timeout=ms)
+        return page.evaluate("""() => { const i = document.querySelector(
+            '[data-resource="cam1"] img[data-role="snapshot"]');
+            return {width: i.naturalWidth, height: i.naturalHeight}; }""")
+
+    def live() -> Any:
+        # Live video comes from StreamService/AddStream: either a playing <video> or a clear message.
+        page.locator(card("cam1") + " label.switch").click(timeout=ms)
+        page.wait_for_function("""() => { const c = document.querySelector('[data-resource="cam1"]');
+            const v = c.querySelector('video'), m = c.querySelector('[data-role="live-msg"]');
+            return (v && !v.hidden && v.srcObject) || (m && !m.hidden && m.dataset.kind === 'error'); }""",
+                               timeout=ms)
+        page.wait_for_function("""() => { const c = document.querySelector('[data-resource="cam1"]');
+            const v = c.querySelector('video');
+            return v.hidden || (v.readyState >= 2 && v.videoWidth > 0); }""", timeout=ms)
+        return page.evaluate("""() => { const c = document.querySelector('[data-resource="cam1"]');
+            const v = c.querySelector('video'), m = c.querySelector('[data-role="live-msg"]');
+            return {video: !v.hidden && !!v.srcObject, width: v.videoWidth, height: v.videoHeight,
+                    message: m.hidden ? null : m.textContent}; }""")
+
+    def screenshot() -> Any:
+        page.wait_for_function("() => !document.getElementById('rtt').textContent.includes('—')", timeout=ms)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True, timeout=ms)
+        return {"path": str(SCREENSHOT), "bytes": SCREENSHOT.stat().st_size,
+                "rtt": page.locator("#rtt").inner_text(timeout=ms)}
+
+    def stop_all() -> Any:
+        page.locator("#stop-all").click(timeout=ms)
+        server = _poll(lambda: _motor_is_powered(port, "motor1"), lambda v: v.get("isOn") is False, STEP_TIMEOUT_S)
+        page.wait_for_function("""() => document.querySelector(
+            '[data-resource="motor1"] [data-role="powered"]').dataset.powered === 'false'""", timeout=ms)
+        return {"server": server,
+                "page": page.locator(card("motor1") + ' [data-role="powered"]').inner_text(timeout=ms)}
+
+    if not step("connect", connect):
+        return
+    step("cards", cards)
+    step("sensorReadings", lambda: readings("sensor1"))
+    step("movementSensorReadings", lambda: readings("imu1"))
+    step("snapshot", snapshot)
+    step("doCommand", do_command)
+    step("setPower", set_power)
+    step("live", live)
+    step("screenshot", screenshot)
+    step("stopAll", stop_all)
+    out["errors"] = page.evaluate("() => window.peerbotPanel.errors")
+
+
+def _run_panel(report: dict[str, Any]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with _robot(report) as port, sync_playwright() as playwright:
+        assert port is not None
+        report.update(robotPort=port, pageOrigin=f"http://{NETNS_ADDRESS}:{port}")
+        browser = _launch(playwright)
+        try:
+            report["chromium"] = browser.version
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            _watch(page, report["browser"])
+            page.goto(report["pageOrigin"] + "/", timeout=PAGE_TIMEOUT_S * 1000)
+            result: dict[str, Any] = {}
+            report["result"] = result
+            _panel(page, port, result)
+            report["pageErrorsBeforeClose"] = len(report["browser"]["pageErrors"])
+        finally:
+            browser.close()
+        report["stats"] = _stats(port)
+
+
 def run(scenario: str) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -247,6 +406,9 @@ def run(scenario: str) -> dict[str, Any]:
     report["browser"] = seen
     started = time.monotonic()
     try:
+        if scenario == "panel":
+            _run_panel(report)
+            return report
         with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
             assert port is not None
             page_host = "localhost" if scenario == "direct" else NETNS_ADDRESS
@@ -279,13 +441,14 @@ def run(scenario: str) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario", choices=sorted(_SCENARIOS))
+    parser.add_argument("scenario", choices=sorted([*_SCENARIOS, "panel"]))
     args = parser.parse_args()
     if os.environ.get("PEERBOT_NETNS") != "1":
         print("run_in_netns.py runs only inside ../shared/tools/netns.sh (it starts Chromium)", file=sys.stderr)
         return 2
-    if not BUNDLE.is_file():
-        print(f"{BUNDLE} is missing: run scripts/setup.sh (npm ci + npm run build in web/client)", file=sys.stderr)
+    if not BUNDLE.is_file() or not PANEL_BUNDLE.is_file():
+        print(f"{BUNDLE} or {PANEL_BUNDLE} is missing: run scripts/setup.sh (npm ci + npm run build in web/client)",
+              file=sys.stderr)
         return 2
     print(json.dumps(run(args.scenario), indent=1, default=str))
     return 0
