@@ -21,6 +21,7 @@ from aiohttp import web
 
 from peer.resource import ResourceBase
 from peer.server import Server
+from peer.stream import StreamService
 from peer.webrtc import OfferAnswerer, PeerSessions, set_udp_receive_buffer
 from signaling.config import WebRTCConfig
 from signaling.internal import internal_answerer
@@ -58,6 +59,9 @@ class Robot:
         # Signaling joins the one handler table, so it is served on every transport (h2c, gRPC-web).
         self.signaling = SignalingService(config=webrtc_config, route_host=lambda host: SELF_HOST)
         self.server.handlers.add([self.signaling])
+        # Live video: AddStream renegotiates the caller's peer connection (WebRTC callers only).
+        self.streams = StreamService(self.server.manager)
+        self.server.handlers.add([self.streams])
         self.peer_sessions = PeerSessions()
         self.cors = CorsPolicy(allowed_origins)
         self.app: web.Application = make_app(
@@ -128,6 +132,7 @@ class Robot:
         finally:
             try:
                 await self.peer_sessions.close_all()
+                await self.streams.close()
                 await self._answering.aclose()
             finally:
                 await self.server.close()

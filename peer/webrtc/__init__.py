@@ -13,19 +13,26 @@ from .answer import OfferAnswerer
 from .connection import ConnectionFailedError, SetupTimes, WebRTCConnection
 from .datachannel import DataChannelAdapter
 from .dial import DialedChannel, DialTimings, dial
+from .negotiation import Negotiator, RenegotiationError
 from .rtc import set_udp_receive_buffer
 from .session import PeerSession, PeerSessions, RemotePeer
+from .video import PeerVideo, SlotTrack, StreamActiveError
 
 __all__ = [
     "ConnectionFailedError",
     "DataChannelAdapter",
     "DialTimings",
     "DialedChannel",
+    "Negotiator",
     "OfferAnswerer",
     "PeerSession",
     "PeerSessions",
+    "PeerVideo",
     "RemotePeer",
+    "RenegotiationError",
     "SetupTimes",
+    "SlotTrack",
+    "StreamActiveError",
     "WebRTCConnection",
     "dial",
     "set_udp_receive_buffer",

@@ -25,6 +25,7 @@ from signaling.sdp import IceCandidate
 
 from .constants import CLOSE_TIMEOUT_S, MAX_PENDING_MDNS
 from .datachannel import DataChannelAdapter
+from .negotiation import Negotiator
 from .rtc import close_peer_connection, create_channels, is_mdns_candidate, new_peer_connection, parse_candidate
 
 logger = logging.getLogger(__name__)
@@ -66,9 +67,11 @@ class WebRTCConnection:
 
     :param ice_servers: STUN/TURN servers; none by default (aiortc's own default is a public STUN server).
     :param tag: short id used in every log line of this connection.
+    :param polite: the renegotiation role (:class:`~peer.webrtc.negotiation.Negotiator`): the
+        robot is impolite, the dialer polite.
     """
 
-    def __init__(self, ice_servers: Sequence[IceServer] = (), *, tag: str = "") -> None:
+    def __init__(self, ice_servers: Sequence[IceServer] = (), *, tag: str = "", polite: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self.tag = tag
         self.times = SetupTimes(start=loop.time())
@@ -76,8 +79,10 @@ class WebRTCConnection:
         channels = create_channels(self.pc)
         self.data = DataChannelAdapter(channels.data, tag=tag)
         self.negotiation: RTCDataChannel = channels.negotiation
-        #: Called with each ``negotiation`` message; video renegotiation plugs in here. Default: log.
-        self.on_negotiation: NegotiationHook | None = None
+        #: Offers and answers on ``negotiation`` (video renegotiation), under one lock per connection.
+        self.negotiator = Negotiator(self, polite=polite)
+        #: Called with each ``negotiation`` message; by default the negotiator. ``None``: log and drop.
+        self.on_negotiation: NegotiationHook | None = self.negotiator.handle_message
         self.close_reason: str | None = None
         self.candidates_added = 0
         self.candidates_rejected = 0
@@ -195,7 +200,7 @@ class WebRTCConnection:
     def _negotiation_message(self, message: str | bytes) -> None:
         hook = self.on_negotiation
         if hook is None:
-            logger.info("webrtc[%s] ignoring a %d-byte negotiation message (renegotiation is not supported yet)",
+            logger.info("webrtc[%s] ignoring a %d-byte negotiation message (no handler)",
                         self.tag, len(message))
             return
         try:
@@ -222,6 +227,7 @@ class WebRTCConnection:
     async def _teardown(self) -> None:
         """Never raises: tunnel first (its streams get UNAVAILABLE while the channel still works), then aiortc."""
         try:
+            await self.negotiator.aclose(CLOSE_TIMEOUT_S)
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:

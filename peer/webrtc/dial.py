@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from aiortc import RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc.sdp import SessionDescription as AiortcSdp
 from grpclib import GRPCError, Status
 from grpclib.client import Channel
 from grpclib.const import Cardinality
@@ -97,11 +98,35 @@ class DialedChannel(WebRTCConnection):
     """
 
     def __init__(self, ice_servers: Sequence[IceServer], *, tag: str, signaling: Channel) -> None:
-        super().__init__(ice_servers, tag=tag)
+        super().__init__(ice_servers, tag=tag, polite=True)
         self.tunnel = TunnelChannel(self.data, tag=tag)
         self.signaling = signaling
         self.uuid: str | None = None
         self.timings: DialTimings | None = None
+        #: Media the robot sends now, by msid stream id (the camera's SDP name), from its last offer.
+        #: Read frames from them: aiortc queues every received frame until ``recv()`` takes it.
+        self.remote_tracks: dict[str, MediaStreamTrack] = {}
+        self._tracks_changed = asyncio.Event()
+        self.negotiator.listeners.append(self._update_remote_tracks)
+
+    def _update_remote_tracks(self) -> None:
+        remote = self.pc.remoteDescription
+        sending = remote_sending_streams(remote.sdp) if remote is not None else {}
+        tracks: dict[str, MediaStreamTrack] = {}
+        for transceiver in self.pc.getTransceivers():
+            stream_id = sending.get(transceiver.mid or "")
+            track = transceiver.receiver.track
+            if stream_id is not None and track is not None:
+                tracks[stream_id] = track
+        self.remote_tracks = tracks
+        changed, self._tracks_changed = self._tracks_changed, asyncio.Event()
+        changed.set()
+
+    async def wait_remote_track(self, stream_id: str, *, timeout: float = DIAL_TIMEOUT_S, present: bool = True) -> None:
+        """Wait (bounded: ``TimeoutError``) until the robot sends ``stream_id`` (or, ``present=False``, stops)."""
+        async with asyncio.timeout(timeout):
+            while (stream_id in self.remote_tracks) != present:
+                await self._tracks_changed.wait()
 
     def request(
         self,
@@ -138,6 +163,20 @@ class DialedChannel(WebRTCConnection):
 
     def _after_close(self) -> None:
         self.signaling.close()
+
+
+def remote_sending_streams(sdp: str) -> dict[str, str]:
+    """``mid`` → msid stream id of every m-line whose sender (the remote side) sends media."""
+    streams: dict[str, str] = {}
+    try:
+        parsed = AiortcSdp.parse(sdp)
+    except Exception:
+        return streams
+    for media in parsed.media:
+        mid = media.rtp.muxId
+        if media.kind in ("audio", "video") and media.msid and mid and media.direction in ("sendonly", "sendrecv"):
+            streams[mid] = media.msid.split()[0]
+    return streams
 
 
 def split_address(address: str) -> tuple[str, int]:

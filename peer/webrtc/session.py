@@ -27,6 +27,7 @@ from signaling.sdp import SessionDescription
 from .connection import WebRTCConnection
 from .constants import CLOSE_TIMEOUT_S
 from .rtc import check_remote_description, describe, selected_remote_address
+from .video import PeerVideo
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ class RemotePeer:
 
     def __init__(self, session: PeerSession) -> None:
         self._session = session
+
+    @property
+    def session(self) -> PeerSession:
+        """The caller's connection: what a handler needs to add media to it (``StreamService``)."""
+        return self._session
 
     def addr(self) -> tuple[str, int] | None:
         return selected_remote_address(self._session.pc)
@@ -76,8 +82,10 @@ class PeerSession(WebRTCConnection):
         registry: PeerSessions | None = None,
         tunnel_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(ice_servers, tag=tag)
+        super().__init__(ice_servers, tag=tag, polite=False)
         self.peer = RemotePeer(self)
+        #: The video streams sent to this caller (added by ``StreamService.AddStream``).
+        self.video = PeerVideo(self)
         self.tunnel = TunnelServer(self.data, handlers, peer=self.peer, tag=tag, **(tunnel_options or {}))
         self._registry = registry
         if registry is not None:
@@ -108,7 +116,10 @@ class PeerSession(WebRTCConnection):
         return SessionDescription("answer", local.sdp)
 
     async def _close_tunnel(self) -> None:
-        await self.tunnel.close()
+        try:
+            await self.tunnel.close()
+        finally:
+            self.video.close()  # releases every camera subscription this caller held
 
     def _after_close(self) -> None:
         if self._registry is not None:

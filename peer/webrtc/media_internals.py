@@ -1,0 +1,27 @@
+"""The only reads and writes of aiortc's private media attributes (docs/video.md §4, §5).
+
+aiortc 1.16 has no public way to set a sender's msid stream id (``addTrack`` takes no streams) nor
+to ask its encoder for a keyframe. Both are long-standing private attributes of ``RTCRtpSender``;
+keep every use of them here so an aiortc upgrade has one place to check (pin aiortc).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiortc import RTCRtpSender
+
+logger = logging.getLogger(__name__)
+
+
+def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
+    """Make the next offer say ``a=msid:<stream_id> <track id>`` for this sender (before ``createOffer``)."""
+    sender._stream_id = stream_id
+
+
+def request_keyframe(sender: RTCRtpSender) -> None:
+    """Ask the sender's encoder to make its next frame a keyframe (after an answer is applied)."""
+    try:
+        sender._send_keyframe()
+    except Exception:  # an aiortc change must cost a slower first frame, not the call
+        logger.warning("could not request a keyframe from aiortc", exc_info=True)

@@ -1,0 +1,229 @@
+"""Outgoing video on one peer connection: long-lived sender slots that camera tracks are swapped into.
+
+aiortc's sender loop dies for good if its track ends or its pts go backwards, and a track whose
+``recv()`` blocks after ``stop()`` wedges it (docs/video.md §4.4 and §4.5). So each video transceiver
+gets one :class:`SlotTrack` for its whole life; sources (per-viewer camera tracks) are attached
+and detached behind it, and the slot stamps its own monotonic pts. A detached slot's transceiver
+goes ``inactive`` and is reused by the next attach, as pion's RemoveTrack does (§4.6).
+
+:class:`PeerVideo` does every transceiver change inside the connection's
+:class:`~peer.webrtc.negotiation.Negotiator` round (lock → mutate → offer → answer), sets the msid
+stream id to the stream's SDP name (how the browser maps a track to its camera, §1), prefers VP8,
+and asks for a keyframe after every completed exchange (§4.7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import av
+from aiortc import RTCRtpSender, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .media_internals import request_keyframe, set_stream_id
+from .negotiation import RenegotiationError
+
+if TYPE_CHECKING:
+    from .connection import WebRTCConnection
+
+logger = logging.getLogger(__name__)
+
+#: RTP video clock.
+_CLOCK_RATE = 90000
+_TIME_BASE = Fraction(1, _CLOCK_RATE)
+#: Codec tried first in every video m-line we offer.
+PREFERRED_CODEC = "video/VP8"
+
+
+class StreamActiveError(Exception):
+    """The stream is already attached to this connection."""
+
+
+class SlotTrack(MediaStreamTrack):
+    """The never-ending track of one video sender; frames come from the current source, if any.
+
+    Without a source ``recv()`` waits. A source that ends (``MediaStreamError``) is dropped and the
+    slot waits for the next. ``size`` (width, height), when set, rescales every frame.
+    """
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._source: MediaStreamTrack | None = None
+        self._changed = asyncio.Event()
+        self._t0: float | None = None
+        self._last_pts = -1
+        self.size: tuple[int, int] | None = None
+
+    @property
+    def source(self) -> MediaStreamTrack | None:
+        return self._source
+
+    def set_source(self, source: MediaStreamTrack | None) -> MediaStreamTrack | None:
+        """Swap the source; returns the previous one (not stopped: the caller owns it)."""
+        previous, self._source = self._source, source
+        self._changed.set()
+        return previous
+
+    async def recv(self) -> av.VideoFrame:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            source = self._source
+            if source is None:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            try:
+                frame = await source.recv()
+            except MediaStreamError:
+                if self._source is source:
+                    self._source = None
+                continue
+            if self._source is not source or not isinstance(frame, av.VideoFrame):
+                continue  # swapped while we waited: that frame belongs to the old stream
+            return self._stamp(frame)
+
+    def _stamp(self, frame: av.VideoFrame) -> av.VideoFrame:
+        size = self.size
+        if size is not None and (frame.width, frame.height) != size:
+            frame = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        pts = max(self._last_pts + 1, round((now - self._t0) * _CLOCK_RATE))
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = _TIME_BASE
+        return frame
+
+    def stop(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            source.stop()
+        super().stop()
+        self._changed.set()
+
+
+@dataclass(eq=False)
+class _Slot:
+    transceiver: RTCRtpTransceiver
+    track: SlotTrack
+    name: str | None = None
+
+
+class PeerVideo:
+    """The video streams one connection sends, by name (at most one sender per name)."""
+
+    def __init__(self, connection: WebRTCConnection) -> None:
+        self._conn = connection
+        self._slots: list[_Slot] = []
+        self._active: dict[str, _Slot | None] = {}  # None: reserved, the attach round is under way
+        self._closed = False
+        connection.negotiator.listeners.append(self._after_exchange)
+
+    @property
+    def names(self) -> list[str]:
+        """Streams attached (or being attached) to this connection."""
+        return list(self._active)
+
+    def is_active(self, name: str) -> bool:
+        return name in self._active
+
+    async def attach(self, name: str, source: MediaStreamTrack, *, stream_id: str | None = None) -> None:
+        """Send ``source`` as stream ``name`` (msid stream id ``stream_id``, default ``name``).
+
+        The source belongs to this object from now on (stopped on detach, failure or close).
+        Raises :class:`StreamActiveError` if ``name`` is already attached, and
+        :class:`~peer.webrtc.negotiation.RenegotiationError` if the offer/answer fails.
+        """
+        if self._closed or self._conn.closing:
+            source.stop()
+            raise RenegotiationError("the connection is closing")
+        if name in self._active:
+            source.stop()
+            raise StreamActiveError(f"stream {name!r} is already active")
+        self._active[name] = None
+
+        def mutate() -> None:
+            slot = next((s for s in self._slots if s.name is None), None)
+            if slot is None:
+                track = SlotTrack()
+                transceiver = self._conn.pc.addTransceiver(track, direction="sendonly")
+                _prefer_codec(transceiver)
+                slot = _Slot(transceiver, track)
+                self._slots.append(slot)
+            slot.name = name
+            slot.track.size = None
+            slot.track.set_source(source)
+            slot.transceiver.direction = "sendonly"
+            set_stream_id(slot.transceiver.sender, stream_id or name)
+            self._active[name] = slot
+
+        def undo() -> None:
+            slot = self._active.pop(name, None)
+            if slot is not None:
+                self._release(slot)
+            else:
+                source.stop()
+
+        await self._conn.negotiator.renegotiate(mutate, undo=undo, why=f"add {name}")
+
+    async def detach(self, name: str) -> bool:
+        """Stop sending ``name`` (its transceiver goes ``inactive``); ``False`` if it was not attached."""
+        slot = self._active.get(name)
+        if slot is None:
+            return False
+        del self._active[name]
+
+        def mutate() -> None:
+            self._release(slot)
+            slot.transceiver.direction = "inactive"
+
+        await self._conn.negotiator.renegotiate(mutate, why=f"remove {name}")
+        return True
+
+    def set_size(self, name: str, size: tuple[int, int] | None) -> bool:
+        """Rescale stream ``name`` to ``size`` (``None``: native); ``False`` if it is not attached.
+
+        The encoder follows a size change by itself: no renegotiation (video.md §3).
+        """
+        slot = self._active.get(name)
+        if slot is None:
+            return False
+        slot.track.size = size
+        return True
+
+    def _release(self, slot: _Slot) -> None:
+        slot.name = None
+        previous = slot.track.set_source(None)
+        if previous is not None:
+            previous.stop()
+
+    def _after_exchange(self) -> None:
+        for slot in self._slots:
+            if slot.name is not None:
+                request_keyframe(slot.transceiver.sender)
+
+    def close(self) -> None:
+        """Stop every source and slot (the connection is going away). Idempotent."""
+        self._closed = True
+        self._active.clear()
+        for slot in self._slots:
+            slot.name = None
+            slot.track.stop()
+
+
+def _prefer_codec(transceiver: RTCRtpTransceiver) -> None:
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    ordered = sorted(codecs, key=lambda c: c.mimeType.lower() != PREFERRED_CODEC.lower())
+    try:
+        transceiver.setCodecPreferences(ordered)
+    except Exception:
+        logger.warning("could not set the video codec preferences", exc_info=True)
