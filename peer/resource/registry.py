@@ -7,7 +7,7 @@ State sits in one swappable object so tests can run against an isolated copy
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", bound=ResourceBase)
 
-ResourceCreator = Callable[["ResourceConfig", Mapping[ResourceName, ResourceBase]], ResourceBase]
+#: Builds a resource; may be async (``build_resources`` awaits it), e.g. to open a device off the loop.
+ResourceCreator = Callable[
+    ["ResourceConfig", Mapping[ResourceName, ResourceBase]], ResourceBase | Awaitable[ResourceBase]
+]
 Validator = Callable[["ResourceConfig"], Sequence[str]]
 
 
