@@ -2,11 +2,11 @@
 
 Routes: ``POST /{package.Service}/{Method}`` (gRPC-web into the shared handler table),
 ``GET /stats`` (call counts per transport, for people and for the browser tests that check which
-transport served a call), ``GET /`` (the control panel, ``web/static/index.html``) and
-``GET /static/{file}`` (its esbuild bundle: ``web/client``'s ``npm run build`` writes
-``web/static/``; without it ``/`` says how to build it). CORS is installed for every route.
-Everything here is served ``Cache-Control: no-cache``: the page and the numbers change between
-runs of a development robot.
+transport served a call; live peers; per streamed camera its viewers and capture fps),
+``GET /`` (the control panel, ``web/static/index.html``) and ``GET /static/{file}`` (its esbuild
+bundle: ``web/client``'s ``npm run build`` writes ``web/static/``; without it ``/`` says how to
+build it). CORS is installed for every route. Everything here is served
+``Cache-Control: no-cache``: the page and the numbers change between runs of a development robot.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ def make_app(
     *,
     cors: CorsPolicy | None = None,
     peers: Callable[[], int] = lambda: 0,
+    cameras: Callable[[], dict[str, Any]] = dict,
     static_dir: Path = STATIC_DIR,
 ) -> web.Application:
-    """The application; ``peers`` counts live WebRTC peers (the composition root provides it)."""
+    """The application; ``peers`` counts live WebRTC peers, ``cameras`` gives live video per camera
+    (viewers, capture fps; the composition root provides both)."""
     app = web.Application()
     (cors if cors is not None else CorsPolicy()).install(app)
     root = static_dir.resolve()
@@ -67,7 +69,7 @@ def make_app(
         return web.FileResponse(path, headers={**NO_CACHE, "Content-Type": content_type})
 
     async def stats(request: web.Request) -> web.Response:
-        body: dict[str, Any] = {"peers": peers(), **handlers.stats.snapshot()}
+        body: dict[str, Any] = {"peers": peers(), "cameras": cameras(), **handlers.stats.snapshot()}
         return web.json_response(body, headers=NO_CACHE)
 
     app.router.add_get("/", page)

@@ -65,7 +65,8 @@ class Robot:
         self.peer_sessions = PeerSessions()
         self.cors = CorsPolicy(allowed_origins)
         self.app: web.Application = make_app(
-            self.server.handlers, cors=self.cors, peers=lambda: len(self.peer_sessions)
+            self.server.handlers, cors=self.cors, peers=lambda: len(self.peer_sessions),
+            cameras=self.streams.stats,
         )
         self.listener = OnePortListener(
             self.server.handlers, self.app, first_bytes_timeout=first_bytes_timeout, close_grace=close_grace,

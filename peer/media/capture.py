@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FPS = 20.0
 #: How long :meth:`CameraCapture.aclose` waits for a cancelled loop to finish.
 STOP_TIMEOUT = 2.0
+#: Seconds of capture times kept for :meth:`CameraCapture.recent_fps`.
+FPS_WINDOW = 2.0
 #: Cap on the pause after a failed capture, so a broken camera does not spin the loop.
 _MAX_RETRY_DELAY = 1.0
 
@@ -159,6 +162,8 @@ class CameraCapture:
         self.errors = 0
         #: Loop tasks started so far (one per busy period: first subscribe → last unsubscribe).
         self.loops_started = 0
+        self._recent: deque[float] = deque()  # capture times (loop.time()) within FPS_WINDOW
+        self._loop_started_at = float("-inf")
 
     @property
     def name(self) -> str:
@@ -178,6 +183,7 @@ class CameraCapture:
         self._subscribers.append(sub)
         if self._task is None:
             self.loops_started += 1
+            self._loop_started_at = asyncio.get_running_loop().time()
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"camera-capture:{self.name}")
             self._task.add_done_callback(self._loop_done)
         return sub
@@ -197,6 +203,22 @@ class CameraCapture:
             self._task = None
         if not task.cancelled() and (exc := task.exception()) is not None:  # retrieved: never unreported
             logger.error("capture loop of camera %r failed", self.name, exc_info=exc)
+
+    def recent_fps(self, now: float | None = None) -> float:
+        """Frames captured per second over the last :data:`FPS_WINDOW` seconds (0 when idle).
+
+        ``now`` is event-loop time (default: the running loop's, else the newest capture's). A
+        loop younger than the window is measured over its age (at least half a second), so the
+        rate is right from its first second instead of ramping up.
+        """
+        if now is None:
+            try:
+                now = asyncio.get_running_loop().time()
+            except RuntimeError:
+                now = self._recent[-1] if self._recent else 0.0
+        count = sum(1 for t in self._recent if t > now - FPS_WINDOW)
+        span = max(0.5, min(FPS_WINDOW, now - self._loop_started_at))
+        return count / span
 
     async def wait_stopped(self, timeout: float = STOP_TIMEOUT) -> None:
         """Wait until loops cancelled by the last viewer leaving have finished (bounded)."""
@@ -218,6 +240,9 @@ class CameraCapture:
         item = CapturedFrame(frame, self._seq, captured_at)
         self._seq += 1
         self.frames_captured += 1
+        self._recent.append(captured_at)
+        while self._recent and self._recent[0] < captured_at - FPS_WINDOW:
+            self._recent.popleft()
         for sub in self._subscribers:
             sub._offer(item)
 

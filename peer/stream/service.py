@@ -84,6 +84,24 @@ class StreamService(StreamServiceBase):
     def captures(self) -> dict[str, CameraCapture]:
         return dict(self._captures)
 
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per stream name: live viewers, and capture fps over the last seconds (for ``/stats``).
+
+        A camera appears once it has been streamed; ``viewers`` counts subscriptions to its one
+        capture (one per peer connection showing it); there is one capture per camera, and
+        ``capture_loops_started`` counts its busy periods (first viewer in → last viewer out).
+        """
+        return {
+            name: {
+                "viewers": capture.subscribers,
+                "fps": round(capture.recent_fps(), 1),
+                "frames_captured": capture.frames_captured,
+                "capture_loops_started": capture.loops_started,
+                "running": capture.running,
+            }
+            for name, capture in sorted(self._captures.items())
+        }
+
     @staticmethod
     def _session(stream: Stream[Any, Any], what: str = NEEDS_WEBRTC) -> PeerSession:
         peer = getattr(stream, "peer", None)

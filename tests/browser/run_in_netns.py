@@ -16,6 +16,12 @@
   sensor readings, the motor1 power slider (read back by the page and, independently, by a
   gRPC-web ``MotorService/IsPowered`` from here), DoCommand, the camera's Live toggle, and Stop
   all; a full-page screenshot goes to ``artifacts/panel.png``. Playwright steps, not one evaluate.
+* ``video``  — two harness pages, each its own ``createRobotClient`` + the SDK's ``StreamClient``
+  ``getStream('cam1')`` in a ``<video>``: both count decoded frames with
+  ``requestVideoFrameCallback`` for ``VIDEO_MEASURE_S`` at once (each frame drawn to a canvas and
+  compared with the previous one), ``/stats`` is read while both watch (one capture, two viewers),
+  then one page is left (unloaded, then closed) and ``/stats`` is polled until the viewer count
+  drops back, then the other (the capture loop stops).
 
 Here, inside the namespace: ``peerbot serve --host 0.0.0.0 --port 0`` (the robot, at
 ``http://198.18.0.1:P``), a static server for the page on another port of the same host name (a
@@ -67,6 +73,8 @@ PAGE_TIMEOUT_S = 15
 SCENARIO_BUDGET_S = 35  # enforced inside the page, where each step also has its own bound
 STOP_TIMEOUT_S = 8
 STEP_TIMEOUT_S = 8  # each panel step's bound (connect gets PAGE_TIMEOUT_S)
+VIDEO_MEASURE_S = 5
+RELEASE_TIMEOUT_S = 15  # closing a page → the robot drops its viewer
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>peerbot browser harness</title></head>
@@ -167,6 +175,58 @@ _SCENARIOS: dict[str, str] = {
   return out;
 """,
 }
+
+
+# ``video``: start the SDK's StreamClient on cam1 in this page (the <video> is window.peerbotVideo).
+_VIDEO_START = _PRELUDE + """
+  const connected = await step('connect', async () => {
+    window.peerbotRobot = await V.createRobotClient({host: args.host, signalingAddress: args.signaling,
+      iceServers: [], noReconnect: true, dialTimeout: 10000});
+    return true;
+  }, 15000);
+  if (!connected) return out;
+  await step('getStream', async () => {
+    const media = await new V.StreamClient(window.peerbotRobot).getStream('cam1');
+    const video = document.createElement('video');
+    video.muted = true; video.playsInline = true; video.autoplay = true;
+    video.srcObject = media;
+    document.body.append(video);
+    window.peerbotVideo = video;
+    await video.play();
+    while (!(video.readyState >= 2 && video.videoWidth > 0)) await new Promise((r) => setTimeout(r, 50));
+    return {tracks: media.getVideoTracks().length, width: video.videoWidth, height: video.videoHeight};
+  }, 15000);
+  return out;
+"""
+
+# ``video``: count frames for args.seconds; each presented frame is drawn to a canvas and a sample
+# of its pixels compared with the previous frame's. Starts now, resolves into window.peerbotMeasure.
+_VIDEO_MEASURE = """async (args) => {
+  const video = window.peerbotVideo;
+  const canvas = document.createElement('canvas');
+  canvas.width = 160; canvas.height = 120;  // a quarter-size copy: cheap enough for every frame
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const m = {frames: 0, changed: 0, sizes: {}, presented0: null, presented1: null, mediaTimes: 0};
+  let previous = null, lastMedia = -1;
+  window.peerbotMeasure = new Promise((resolve) => {
+    const t0 = performance.now();
+    const onFrame = (now, meta) => {
+      if (m.presented0 === null) m.presented0 = meta.presentedFrames;
+      m.presented1 = meta.presentedFrames;
+      m.frames += 1;
+      if (meta.mediaTime !== lastMedia) { m.mediaTimes += 1; lastMedia = meta.mediaTime; }
+      const key = `${meta.width}x${meta.height}`; m.sizes[key] = (m.sizes[key] || 0) + 1;
+      ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      if (previous !== null && data.some((v, i) => Math.abs(v - previous[i]) > 8)) m.changed += 1;
+      previous = data;
+      if (performance.now() - t0 < args.seconds * 1000) video.requestVideoFrameCallback(onFrame);
+      else { m.seconds = (performance.now() - t0) / 1000; m.fps = m.frames / m.seconds; resolve(m); }
+    };
+    video.requestVideoFrameCallback(onFrame);
+  });
+  return true;
+}"""
 
 
 def _wrap(body: str) -> str:
@@ -343,10 +403,16 @@ def _panel(page: Page, port: int, out: dict[str, Any]) -> None:
         page.wait_for_function("""() => { const c = document.querySelector('[data-resource="cam1"]');
             const v = c.querySelector('video');
             return v.hidden || (v.readyState >= 2 && v.videoWidth > 0); }""", timeout=ms)
+        page.wait_for_function("""() => { const c = document.querySelector('[data-resource="cam1"]');
+            const s = c.querySelector('[data-role="video-stats"]');
+            return c.querySelector('video').hidden || (s && !s.hidden && s.dataset.viewers === '1'
+                && parseFloat(s.textContent.split('capturing ')[1]) >= 20); }""",
+                               timeout=ms)
         return page.evaluate("""() => { const c = document.querySelector('[data-resource="cam1"]');
             const v = c.querySelector('video'), m = c.querySelector('[data-role="live-msg"]');
+            const s = c.querySelector('[data-role="video-stats"]');
             return {video: !v.hidden && !!v.srcObject, width: v.videoWidth, height: v.videoHeight,
-                    message: m.hidden ? null : m.textContent}; }""")
+                    message: m.hidden ? null : m.textContent, stats: s && !s.hidden ? s.textContent : null}; }""")
 
     def screenshot() -> Any:
         page.wait_for_function("() => !document.getElementById('rtt').textContent.includes('—')", timeout=ms)
@@ -398,6 +464,58 @@ def _run_panel(report: dict[str, Any]) -> None:
         report["stats"] = _stats(port)
 
 
+def _run_video(report: dict[str, Any]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
+        assert port is not None
+        args = {"host": f"{NETNS_ADDRESS}:{port}", "signaling": f"http://{NETNS_ADDRESS}:{port}",
+                "budgetMs": SCENARIO_BUDGET_S * 1000, "seconds": VIDEO_MEASURE_S}
+        report.update(robotPort=port, pageOrigin=f"http://{NETNS_ADDRESS}:{page_port}", args=args)
+        result: dict[str, Any] = {"steps": {}}
+        report["result"] = result
+        browser = _launch(playwright)
+        try:
+            report["chromium"] = browser.version
+            pages = []
+            for i in range(2):
+                page = browser.new_page()
+                seen: dict[str, list[Any]] = {}
+                report["browser" if i == 0 else "browser2"] = seen
+                _watch(page, seen)
+                page.goto(report["pageOrigin"] + "/", timeout=PAGE_TIMEOUT_S * 1000)
+                page.wait_for_function("window.peerbotHarness && window.peerbotHarness.ready",
+                                       timeout=PAGE_TIMEOUT_S * 1000)
+                started = page.evaluate(_wrap(_VIDEO_START), args)
+                result[f"page{i + 1}"] = started
+                pages.append(page)
+                if not all(s["ok"] for s in started["steps"].values()):
+                    return
+            for page in pages:  # both measure at the same time
+                page.evaluate(_VIDEO_MEASURE, args)
+            result["stats2"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 2, STEP_TIMEOUT_S)
+            for i, page in enumerate(pages):
+                result[f"measure{i + 1}"] = page.evaluate("() => window.peerbotMeasure")
+            result["statsMeasured"] = _stats(port)
+            report["pageErrorsBeforeClose"] = len(report["browser"]["pageErrors"])
+            t0 = time.monotonic()
+            # Leave the page the way a tab is left: its document unloads (Chromium closes its peer
+            # connections, which the robot hears over SCTP/DTLS), then the page goes away.
+            pages[1].goto("about:blank", timeout=PAGE_TIMEOUT_S * 1000)
+            pages[1].close()
+            result["stats1"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 1, RELEASE_TIMEOUT_S)
+            result["releaseSeconds"] = round(time.monotonic() - t0, 2)
+            pages[0].goto("about:blank", timeout=PAGE_TIMEOUT_S * 1000)
+            result["stats0"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 0, RELEASE_TIMEOUT_S)
+        finally:
+            browser.close()
+        report["stats"] = _stats(port)
+
+
+def _viewers(stats: Any) -> Any:
+    return ((stats.get("cameras") or {}).get("cam1") or {}).get("viewers")
+
+
 def run(scenario: str) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -408,6 +526,9 @@ def run(scenario: str) -> dict[str, Any]:
     try:
         if scenario == "panel":
             _run_panel(report)
+            return report
+        if scenario == "video":
+            _run_video(report)
             return report
         with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
             assert port is not None
@@ -441,7 +562,7 @@ def run(scenario: str) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario", choices=sorted([*_SCENARIOS, "panel"]))
+    parser.add_argument("scenario", choices=sorted([*_SCENARIOS, "panel", "video"]))
     args = parser.parse_args()
     if os.environ.get("PEERBOT_NETNS") != "1":
         print("run_in_netns.py runs only inside ../shared/tools/netns.sh (it starts Chromium)", file=sys.stderr)

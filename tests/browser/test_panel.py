@@ -10,6 +10,7 @@ from Python, so the server's own state is what passes. The full-page screenshot 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -83,6 +84,8 @@ def test_panel_camera_generic_and_rtt(rep: dict[str, Any]) -> None:
     # Until the robot serves StreamService the toggle must say so, never fail silently.
     if live["video"]:  # the robot serves StreamService: frames of the camera's size are playing
         assert (live["width"], live["height"]) == (640, 480), live
+        shown = re.fullmatch(r"1 viewer · capturing (\d+\.\d) fps", live["stats"] or "")  # from /stats
+        assert shown and float(shown[1]) >= 20, live
         assert _calls(rep, "/proto.stream.v1.StreamService/AddStream", "webrtc") >= 1, _evidence(rep)
     else:
         assert (live["message"] or "").startswith("Live video not available"), live

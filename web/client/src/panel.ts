@@ -398,6 +398,28 @@ function cameraCard(r: RobotClient, name: string): Card {
     info.textContent = `${first.mimeType} · ${Math.round(first.image.length / 1024)} KB · ${new Date().toLocaleTimeString()}`;
   });
   let streams: StreamClient | null = null;
+  // While live: the robot's own numbers for this camera from /stats (same origin as this page).
+  const videoStats = el('div', { class: 'muted', 'data-role': 'video-stats' });
+  videoStats.hidden = true;
+  let statsTimer: ReturnType<typeof setInterval> | undefined;
+  const showVideoStats = async (): Promise<void> => {
+    try {
+      const response = await fetch('/stats', { cache: 'no-store' });
+      const stats = (await response.json()) as { cameras?: Record<string, { viewers: number; fps: number }> };
+      const cam = stats.cameras?.[name.replaceAll(':', '+')];
+      if (!cam) return;
+      videoStats.dataset.viewers = String(cam.viewers);
+      videoStats.textContent = `${cam.viewers} viewer${cam.viewers === 1 ? '' : 's'} · capturing ${cam.fps.toFixed(1)} fps`;
+      videoStats.hidden = false;
+    } catch {
+      videoStats.hidden = true; // a panel served from elsewhere has no /stats: the numbers are optional
+    }
+  };
+  const stopVideoStats = (): void => {
+    clearInterval(statsTimer);
+    statsTimer = undefined;
+    videoStats.hidden = true;
+  };
   const toggle = el('input', { type: 'checkbox', 'data-role': 'live' });
   toggle.addEventListener('change', () => {
     void (async () => {
@@ -412,6 +434,8 @@ function cameraCard(r: RobotClient, name: string): Card {
           video.hidden = false;
           img.hidden = true;
           live.hidden = true;
+          void showVideoStats();
+          statsTimer = setInterval(() => { void showVideoStats(); }, 1000);
         } catch (error) {
           toggle.checked = false;
           live.dataset.kind = 'error';
@@ -422,6 +446,7 @@ function cameraCard(r: RobotClient, name: string): Card {
           state.errors.push(live.textContent);
         }
       } else {
+        stopVideoStats();
         video.hidden = true;
         video.srcObject = null;
         img.hidden = false;
@@ -432,7 +457,7 @@ function cameraCard(r: RobotClient, name: string): Card {
       }
     })();
   });
-  body.append(el('div', { class: 'frame-wrap' }, img, video, empty), info, live,
+  body.append(el('div', { class: 'frame-wrap' }, img, video, empty), info, videoStats, live,
     el('div', { class: 'row' }, button('Snapshot', { class: 'btn', 'data-role': 'snap' }, () => { void snapshot(); }),
       el('label', { class: 'switch' }, toggle, el('span', { class: 'slider' }), el('span', { text: 'Live' }))));
   void snapshot();

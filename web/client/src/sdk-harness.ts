@@ -11,6 +11,7 @@ import {
   MotorClient,
   RobotClient,
   SensorClient,
+  StreamClient,
   version,
 } from '@viamrobotics/sdk';
 
@@ -28,6 +29,7 @@ const viam = {
   MotorClient,
   RobotClient,
   SensorClient,
+  StreamClient,
   version,
 };
 
