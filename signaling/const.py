@@ -73,12 +73,8 @@ NEGOTIATION_CHANNEL_LABEL: Final = "negotiation"
 NEGOTIATION_CHANNEL_ID: Final = 1
 #: goutils ``maxDataChannelSize``: one data-channel message, envelope included.
 MAX_DATA_CHANNEL_MESSAGE: Final = 65535
-#: goutils per-frame data budgets: 65535 minus a maximal empty Request/Response envelope.
-REQUEST_CHUNK_BUDGET: Final = 65509
-RESPONSE_CHUNK_BUDGET: Final = 65513
-#: TS and Rust split requests at this size (an older Go constant); receivers accept any size.
-CLIENT_REQUEST_CHUNK_SIZE: Final = 16373
 #: goutils ``MaxMessageSize`` (1 << 25): a reassembled gRPC message, on both transports.
 MAX_MESSAGE_SIZE: Final = 1 << 25
-#: goutils ``bufferThreshold``: pause sending while ``bufferedAmount`` is above 1 MiB.
-SEND_BUFFER_THRESHOLD: Final = 1 << 20
+#: goutils ``bufferThreshold`` (also its ``bufferedAmountLowThreshold``): message sends pause while
+#: ``bufferedAmount`` is above 1 MiB and resume once it has dropped to it.
+SEND_PAUSE_THRESHOLD: Final = 1 << 20

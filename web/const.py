@@ -50,9 +50,9 @@ FRAME_HEADER_SIZE: Final = 5
 #: Frame flags: bit 0 = compressed message, bit 7 = trailers (gRPC-web only).
 FLAG_COMPRESSED: Final = 0x01
 FLAG_TRAILERS: Final = 0x80
-#: goutils ``MaxMessageSize`` (1 << 25): the largest message in either direction, as on the data
-#: channel. A gRPC-web request body arrives whole, so it is capped at one such message and its prefix.
-MAX_MESSAGE_SIZE: Final = 1 << 25
+#: The largest message in either direction is the data channel's (signaling names it once). A
+#: gRPC-web request body arrives whole, so it is capped at one such message and its prefix.
+from signaling.const import MAX_MESSAGE_SIZE as MAX_MESSAGE_SIZE  # noqa: E402
 
 # --- CORS --------------------------------------------------------------------------------------
 

@@ -6,9 +6,11 @@ server; the modules of :mod:`peer.tunnel` import them from here instead of repea
 
 from __future__ import annotations
 
-#: Largest data-channel message any peer is sent (goutils ``maxDataChannelSize``); the usual SCTP
-#: limit is 65,536, and browsers reject larger sends outright.
-MAX_DATA_CHANNEL_MESSAGE = 65_535
+# Wire facts shared with signaling (the bottom layer names them once): the largest data-channel
+# message (browsers reject larger sends), the reassembled-message cap and the send-pause threshold.
+from signaling.const import MAX_DATA_CHANNEL_MESSAGE as MAX_DATA_CHANNEL_MESSAGE
+from signaling.const import MAX_MESSAGE_SIZE as MAX_MESSAGE_SIZE
+from signaling.const import SEND_PAUSE_THRESHOLD as SEND_PAUSE_THRESHOLD
 
 #: Data bytes per ``Response`` frame. A frame with the largest possible stream id (2**64 - 1, a
 #: 10-byte varint), ``eom`` set and 3-byte length varints has 27 bytes of wrapping, so
@@ -17,13 +19,6 @@ RESPONSE_CHUNK_SIZE = MAX_DATA_CHANNEL_MESSAGE - 27
 
 #: Data bytes per ``Request`` frame: ``has_message`` and ``eos`` cost 4 bytes more than a response.
 REQUEST_CHUNK_SIZE = MAX_DATA_CHANNEL_MESSAGE - 31
-
-#: Largest reassembled gRPC message in either direction (goutils ``MaxMessageSize`` = 1 << 25).
-MAX_MESSAGE_SIZE = 1 << 25
-
-#: Message sends pause while the channel's ``bufferedAmount`` exceeds this, and resume once it has
-#: dropped to it (goutils ``bufferThreshold``, also its ``bufferedAmountLowThreshold``).
-SEND_PAUSE_THRESHOLD = 1 << 20
 
 #: How long one pause may last before the send fails: aiortc's SCTP can stall silently
 #: (performance.md §5.6), and a stream must not wait on a dead channel forever.
