@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from .resource import Registry, ResourceBase, ResourceManager, ResourceName
 from .robot import RobotService
 from .robot.service import stop_resource
 from .sessions import DEFAULT_HEARTBEAT_WINDOW, SessionManager
+from .signals import stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -116,21 +116,12 @@ class Server:
         """Serve until SIGTERM/SIGINT (or a Shutdown call), then close everything."""
         logging.getLogger("peer").setLevel(log_level)
         self._stop_requested = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(sig, self.request_stop)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
         try:
-            await self.start(host, port, path=path, also_unix=also_unix)
-            await self._stop_requested.wait()
-            logger.info("shutting down")
+            with stop_on_signals(self.request_stop):
+                await self.start(host, port, path=path, also_unix=also_unix)
+                await self._stop_requested.wait()
+                logger.info("shutting down")
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
             await self.close()
 
     @classmethod

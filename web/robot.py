@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Iterable, Sequence
 
 from aiohttp import web
 
 from peer.resource import ResourceBase
 from peer.server import Server
+from peer.signals import stop_on_signals
 from peer.stream import StreamService
 from peer.webrtc import OfferAnswerer, PeerSessions, set_udp_receive_buffer
 from signaling.config import WebRTCConfig
@@ -106,21 +106,12 @@ class Robot:
 
     async def serve(self, host: str | None = "localhost", port: int | None = 8080, *, unix: str | None = None) -> None:
         """Start, serve until SIGTERM/SIGINT or a Shutdown call, then close everything."""
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(sig, self.request_stop)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
         try:
-            await self.start(host, port, unix=unix)
-            await self._stop_requested.wait()
-            logger.info("shutting down")
+            with stop_on_signals(self.request_stop):
+                await self.start(host, port, unix=unix)
+                await self._stop_requested.wait()
+                logger.info("shutting down")
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
             await self.close()
 
     async def close(self) -> None:
