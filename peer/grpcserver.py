@@ -41,6 +41,17 @@ def make_grpc_server(handlers: Any) -> GRPCServer:
     return server
 
 
+def bound_addresses(server: GRPCServer) -> list[str]:
+    """Where a started grpclib server listens, as ``host:port`` or ``unix:/path`` (grpclib keeps
+    its asyncio server private)."""
+    listening: Any = server._server
+    found = []
+    for sock in listening.sockets if listening is not None else ():
+        name: Any = sock.getsockname()
+        found.append(f"unix:{name}" if isinstance(name, str) else f"{name[0]}:{name[1]}")
+    return found
+
+
 class GrpclibConnections:
     """grpclib's HTTP/2 server protocol for connections accepted elsewhere (the one-port listener).
 

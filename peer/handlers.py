@@ -20,6 +20,7 @@ from grpclib.const import Handler
 from grpclib.server import Stream
 
 from .errors import PeerError
+from .gen.viam.common.v1 import common_pb2
 from .operations import OperationManager
 from .sessions import SESSION_METADATA_KEY, SessionManager
 
@@ -30,8 +31,6 @@ HandlerFunc = Callable[[Stream[Any, Any]], Coroutine[Any, Any, None]]
 
 def is_safety_monitored(method_path: str) -> bool:
     """Whether our proto marks ``/pkg.Service/Method`` with ``safety_heartbeat_monitored``."""
-    from .gen.viam.common.v1 import common_pb2
-
     service, _, method = method_path.lstrip("/").partition("/")
     try:
         descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")

@@ -7,11 +7,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any
 
 from grpclib.server import Server as GRPCServer
 
-from .grpcserver import make_grpc_server
+from .grpcserver import bound_addresses, make_grpc_server
 from .handlers import HandlerTable
 from .operations import OperationManager
 from .resource import Registry, ResourceBase, ResourceManager, ResourceName
@@ -83,14 +82,7 @@ class Server:
     @property
     def addresses(self) -> list[str]:
         """Where the server listens, as ``host:port`` or ``unix:/path``."""
-        found = []
-        for listener in self._listeners:
-            server: Any = listener._server
-            sockets = server.sockets if server is not None else ()
-            for sock in sockets:
-                name: Any = sock.getsockname()
-                found.append(f"unix:{name}" if isinstance(name, str) else f"{name[0]}:{name[1]}")
-        return found
+        return [address for listener in self._listeners for address in bound_addresses(listener)]
 
     @property
     def port(self) -> int | None:

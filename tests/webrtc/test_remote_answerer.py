@@ -7,7 +7,7 @@ from grpclib.client import Channel
 
 from peer.gen.viam.robot.v1 import robot_pb2
 from peer.gen.viam.robot.v1.robot_grpc import RobotServiceStub
-from peer.grpcserver import make_grpc_server
+from peer.grpcserver import bound_addresses, make_grpc_server
 from peer.resource.build import build_resources
 from peer.server import Server
 from peer.webrtc import OfferAnswerer, PeerSessions, dial
@@ -26,7 +26,7 @@ async def test_robot_answers_through_a_remote_signaling_server() -> None:
     signaling = SignalingService(queue, offer_deadline=5.0)
     rendezvous = make_grpc_server(signaling)  # the "public" signaling server: signaling only
     await rendezvous.start("127.0.0.1", 0)
-    port = rendezvous._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = int(bound_addresses(rendezvous)[0].rsplit(":", 1)[1])
 
     robot = Server(await build_resources(builtin_config().resources))  # serves nothing itself
     sessions = PeerSessions()
