@@ -10,6 +10,9 @@ PY=${PYTHON:-python3}
 APT_PACKAGES=()
 # Browser tests (tests/browser/): Debian's Chromium, driven by playwright via executable_path.
 [ "${PEERBOT_SKIP_CLIENTS:-0}" = 1 ] || APT_PACKAGES+=(chromium)
+# Distributed signalling and NAT traversal tests: a real redis-server, coturn as the TURN relay,
+# iptables for the NAT namespaces (tests start them themselves; the packages' services stay off).
+[ "${PEERBOT_SKIP_CLIENTS:-0}" = 1 ] || APT_PACKAGES+=(redis-server coturn iptables)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
