@@ -168,3 +168,16 @@ class QueueClosedError(SignalingError):
 
     def __init__(self) -> None:
         super().__init__("signaling call queue is closed")
+
+
+class StoreUnavailableError(SignalingError):
+    """The shared signaling store (Redis) did not answer in time or refused the connection.
+
+    Raised fast (short socket timeouts), so a caller redials instead of waiting out its deadline.
+    """
+
+    status = Status.UNAVAILABLE
+
+    def __init__(self, cause: BaseException | str) -> None:
+        detail = cause if isinstance(cause, str) else (str(cause) or type(cause).__name__)
+        super().__init__(f"signaling store unavailable: {detail}")

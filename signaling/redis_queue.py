@@ -1,0 +1,934 @@
+"""A :class:`~signaling.queue.CallQueue` on Redis: many signaling instances, one set of calls (reliability.md §3.3).
+
+Any number of :class:`~signaling.service.SignalingService` processes share one Redis. A caller
+may reach instance A while the robot's Answer stream is held by instance B; CallUpdates for the
+call may land on either. Nothing about a call lives only in one process's memory, except who is
+waiting locally.
+
+Key layout (``P`` is the ``prefix`` tunable, ``sig`` by default). Every key has a TTL or is
+deleted by its last user, so an idle Redis returns to its baseline key count:
+
+=============================  =====================================================================
+``P:inst:{id}``                string, ``PX presence_ttl``, refreshed every ``refresh_interval``:
+                               the instance is alive (goutils' operators document).
+``P:answerers:{host}``         ZSET, member ``<instance>:<n>`` per open Answer stream, score = its
+                               expiry (ms). Refreshed with the instance key; a dead instance's
+                               answerers drop out of every count once their score passes.
+``P:callers:{host}``           ZSET, member = call uuid, score = the call's deadline (ms): the
+                               per-host caller cap, checked and added in one Lua script.
+``P:offers:{host}``            LIST of call uuids not yet claimed, oldest first.
+``P:call:{uuid}``              HASH: host, offer, deadline, claim and terminal flags, candidate
+                               counts. ``PEXPIREAT`` deadline. Its existence is what "the call is
+                               live" means (CallUpdate, respond); deleting it forgets the call.
+``P:call:{uuid}:a`` / ``:c``   STREAMs towards the answerer / the caller, ``PEXPIREAT`` deadline.
+                               Each is read from id 0 by exactly one reader, who deletes it when done.
+``P:wake:{id}``                LIST: a token pushed to interrupt this instance's blocking pop.
+=============================  =====================================================================
+
+Flow. ``send_offer_init`` admits the caller (Lua: prune expired callers, cap, add, and read the
+answerer count), waits up to the offline delay for an answerer if there is none, then writes the
+call hash and pushes the uuid onto the host's offer list. Each instance runs **one** dispatcher
+that ``BLPOP``\\ s the offer lists of every host it has waiting ``recv_offer`` calls for (plus its
+wake list, pushed when that host set grows); ``BLPOP`` hands each uuid to exactly one instance, and
+a Lua claim on the call hash (exists, not withdrawn, not claimed, more than
+``close_to_expired_factor`` of its life left) makes the hand-over exclusive even if a uuid were
+pushed twice. All per-call writes are Lua scripts on the call's own keys (one hash slot, thanks
+to the ``{uuid}`` tag), so flags, caps and the stream append are atomic together. Readers
+``XREAD BLOCK`` their stream from where they left off, starting at 0: nothing written before a
+reader arrives is lost, which is why streams rather than pub/sub.
+
+Guarantees, and what they are not:
+
+* **At-most-once offer delivery.** An offer popped by an instance that dies (or loses Redis)
+  before handing it over is lost; its caller fails at the deadline and redials.
+* **Exactly one answerer** per offer, across instances (``BLPOP`` plus the claim).
+* **Per-call, per-direction order**; terminal flags are sticky and checked atomically.
+* **Counts are eventually consistent**: a dead instance's answerers count until their scores
+  pass (``presence_ttl``, 15 s); its callers until their deadlines. Caps are exact among live
+  instances. Deadlines are wall-clock, so instances need synchronised clocks.
+* **Redis down or stalled** → every operation fails within ``op_timeout`` (blocking reads within
+  ``block_timeout + op_timeout``) with :class:`~signaling.errors.StoreUnavailableError`
+  (UNAVAILABLE). Established peer connections never touch Redis.
+* Multi-key blocking pops span hash slots, so this runs against one Redis (or a primary), not a
+  Cluster; every script stays within one slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+import uuid as uuid_mod
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from grpclib import Status
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from .const import (
+    MAX_CANDIDATES_PER_CALL,
+    MAX_HOST_ANSWERERS,
+    MAX_HOST_CALLERS,
+    OFFER_CLOSE_TO_EXPIRED_FACTOR,
+    OFFLINE_HOST_RETRY_DELAY,
+)
+from .errors import (
+    ErrorStatus,
+    HostOfflineError,
+    InactiveOfferError,
+    QueueClosedError,
+    RemoteError,
+    StoreUnavailableError,
+    TooManyAnswerersError,
+    TooManyCallersError,
+    TooManyCandidatesError,
+)
+from .queue import (
+    AnswerCandidate,
+    AnswererEvent,
+    AnswererExchange,
+    AnswerFailed,
+    AnswerInit,
+    CallerCandidate,
+    CallerDone,
+    CallerEvent,
+    CallerExchange,
+    CallerFailed,
+    CallQueue,
+)
+from .sdp import IceCandidate, candidate_from_init, candidate_to_init
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: goutils operators document: refreshed every second...
+REFRESH_INTERVAL = 1.0
+#: ...and stale 15 s after the last refresh (an instance that dies stops counting by then).
+PRESENCE_TTL = 15.0
+#: Bound on every ordinary Redis command: a stalled Redis fails a new Call this fast.
+OP_TIMEOUT = 1.0
+#: How long one blocking read waits in Redis before it is re-issued.
+BLOCK_TIMEOUT = 2.0
+#: How often a caller to a host without answerers looks again during the offline delay.
+PRESENCE_POLL = 0.05
+#: Pause before the dispatcher retries after Redis failed it.
+DISPATCH_RETRY = 0.5
+
+_ANSWERER_GONE = "answerer went away before finishing the exchange"
+
+# --- Lua: each script touches the keys of one hash slot only -----------------------------------------
+
+# KEYS: callers, answerers. ARGV: now_ms, max_callers, uuid, deadline_ms.
+# -> -1 over the caller cap, else the number of live answerers (the caller is then counted).
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
+return redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf')
+"""
+
+# KEYS: answerers. ARGV: now_ms, max_answerers, member, expiry_ms. -> 1 added, 0 over the cap.
+_PRESENCE_ENTER = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: meta. ARGV: now_ms, close_to_expired_factor.
+# -> nil (gone, claimed, or nearly expired) or {host, sdp, trickle, deadline_ms}.
+_CLAIM = """
+local f = redis.call('HMGET', KEYS[1], 'host', 'sdp', 'trickle', 'created', 'deadline', 'claimed')
+if not f[1] or f[6] == '1' then return false end
+local created, deadline = tonumber(f[4]), tonumber(f[5])
+if deadline - tonumber(ARGV[1]) <= tonumber(ARGV[2]) * (deadline - created) then return false end
+redis.call('HSET', KEYS[1], 'claimed', '1')
+return {f[1], f[2], f[3], f[5]}
+"""
+
+# KEYS: meta. -> 1 if the call is still live and now claimable again.
+_UNCLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'claimed', '0')
+return 1
+"""
+
+# The caller's writes. KEYS: meta, to_answerer, to_caller. ARGV: host, kind, a, b, max_candidates.
+# kind cand (a = candidate JSON), done, error (a = code, b = message), close (a, b: the Call failed).
+# -> -1 no such live call, -2 over the candidate cap, 0 no-op, 1 done, 2 forgotten while unclaimed.
+_CALLER = """
+local m = redis.call('HMGET', KEYS[1], 'host', 'caller_terminal', 'caller_cands', 'deadline', 'claimed',
+                     'answerer_terminal')
+local kind = ARGV[2]
+if not m[1] or m[1] ~= ARGV[1] then
+  if kind == 'close' then redis.call('DEL', KEYS[3]) return 0 end
+  return -1
+end
+if m[2] == '1' then
+  if kind == 'cand' then return -1 end
+  if kind == 'close' then redis.call('DEL', KEYS[1], KEYS[3]) end
+  return 0
+end
+if kind == 'cand' then
+  if tonumber(m[3]) >= tonumber(ARGV[5]) then return -2 end
+  redis.call('HINCRBY', KEYS[1], 'caller_cands', 1)
+  redis.call('XADD', KEYS[2], '*', 'k', 'cand', 'v', ARGV[3])
+  redis.call('PEXPIREAT', KEYS[2], m[4])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'caller_terminal', '1')
+if kind == 'done' then
+  redis.call('XADD', KEYS[2], '*', 'k', 'done')
+  redis.call('PEXPIREAT', KEYS[2], m[4])
+  return 1
+end
+if m[5] == '1' then
+  redis.call('XADD', KEYS[2], '*', 'k', 'fail', 'c', ARGV[3], 'm', ARGV[4])
+  redis.call('PEXPIREAT', KEYS[2], m[4])
+else
+  redis.call('DEL', KEYS[2])
+end
+if kind == 'close' then
+  redis.call('DEL', KEYS[3])
+elseif m[6] ~= '1' then
+  redis.call('XADD', KEYS[3], '*', 'k', 'abort', 'c', ARGV[3], 'm', ARGV[4])
+  redis.call('PEXPIREAT', KEYS[3], m[4])
+end
+redis.call('DEL', KEYS[1])
+if m[5] == '1' then return 1 end
+return 2
+"""
+
+# The answerer's writes. KEYS: meta, to_answerer, to_caller. ARGV: kind, a, b, max_candidates.
+# kind init (a = sdp), cand (a = candidate JSON), fail (a = code, b = message), done, close.
+# -> -1 no such live call (or the answerer already finished), -2 over the candidate cap, 0 no-op, 1 ok.
+_ANSWERER = """
+local m = redis.call('HMGET', KEYS[1], 'answerer_terminal', 'answerer_cands', 'deadline')
+local kind = ARGV[1]
+if not m[3] then
+  if kind == 'close' then redis.call('DEL', KEYS[2]) return 0 end
+  if kind == 'done' then return 0 end
+  return -1
+end
+if m[1] == '1' then
+  if kind == 'close' then redis.call('DEL', KEYS[1], KEYS[2]) return 0 end
+  if kind == 'done' then return 0 end
+  return -1
+end
+if kind == 'cand' then
+  if tonumber(m[2]) >= tonumber(ARGV[4]) then return -2 end
+  redis.call('HINCRBY', KEYS[1], 'answerer_cands', 1)
+  redis.call('XADD', KEYS[3], '*', 'k', 'cand', 'v', ARGV[2])
+elseif kind == 'init' then
+  redis.call('XADD', KEYS[3], '*', 'k', 'init', 'v', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'answerer_terminal', '1')
+  if kind == 'done' then
+    redis.call('XADD', KEYS[3], '*', 'k', 'done')
+  else
+    redis.call('XADD', KEYS[3], '*', 'k', 'fail', 'c', ARGV[2], 'm', ARGV[3])
+  end
+end
+redis.call('PEXPIREAT', KEYS[3], m[3])
+if kind == 'close' then redis.call('DEL', KEYS[1], KEYS[2]) end
+return 1
+"""
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _status(code: str) -> Status:
+    try:
+        return Status(int(code))
+    except ValueError:
+        return Status.UNKNOWN
+
+
+def _candidate_json(candidate: IceCandidate) -> str:
+    return json.dumps(candidate_to_init(candidate), separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class RedisQueueStats:
+    """What Redis holds for calls (all instances) plus this instance's waiters; drains to zero when idle."""
+
+    calls: int
+    pending: int
+    waiting_answerers: int
+    present: dict[str, int] = field(default_factory=dict)
+    callers: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    hosts: tuple[str, ...]
+    future: asyncio.Future[_RedisAnswererExchange]
+
+
+class _Keys:
+    """Every key name in one place (see the module docstring)."""
+
+    def __init__(self, prefix: str, instance: str) -> None:
+        self.prefix = prefix
+        self.instance = f"{prefix}:inst:{{{instance}}}"
+        self.wake = f"{prefix}:wake:{{{instance}}}"
+
+    def answerers(self, host: str) -> str:
+        return f"{self.prefix}:answerers:{{{host}}}"
+
+    def callers(self, host: str) -> str:
+        return f"{self.prefix}:callers:{{{host}}}"
+
+    def offers(self, host: str) -> str:
+        return f"{self.prefix}:offers:{{{host}}}"
+
+    def call(self, uuid: str) -> list[str]:
+        """meta, to_answerer, to_caller."""
+        meta = f"{self.prefix}:call:{{{uuid}}}"
+        return [meta, meta + ":a", meta + ":c"]
+
+
+class _StreamReader:
+    """Reads one per-call stream from id 0, in order, through blocking XREADs that are re-issued."""
+
+    def __init__(self, queue: RedisCallQueue, key: str) -> None:
+        self._queue = queue
+        self._key = key
+        self._last = "0-0"
+        self._buffer: list[dict[str, str]] = []
+
+    async def next(self) -> dict[str, str] | None:
+        """The next entry, or None once the queue is closed locally."""
+        while not self._buffer:
+            if self._queue.closed:
+                return None
+            try:
+                reply: list[tuple[str, list[tuple[str, dict[str, str]]]]] | None = await self._queue._op(
+                    self._queue._blocking.xread(  # type: ignore[arg-type]  # decode_responses: all str
+                        {self._key: self._last}, count=64, block=self._queue._block_ms
+                    )
+                )
+            except StoreUnavailableError:
+                if self._queue.closed:
+                    return None
+                raise
+            for _key, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._last = entry_id
+                    self._buffer.append(fields)
+        return self._buffer.pop(0)
+
+
+class _AnswerIterator:
+    """``CallerExchange.answers()`` over the ``:c`` stream (a class: abandoning it leaves nothing behind)."""
+
+    def __init__(self, queue: RedisCallQueue, key: str) -> None:
+        self._reader = _StreamReader(queue, key)
+        self._finished = False
+
+    def __aiter__(self) -> _AnswerIterator:
+        return self
+
+    async def __anext__(self) -> AnswererEvent:
+        if self._finished:
+            raise StopAsyncIteration
+        entry = await self._reader.next()
+        if entry is None:
+            self._finished = True
+            return AnswerFailed(ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message))
+        kind = entry.get("k")
+        if kind == "init":
+            return AnswerInit(entry["v"])
+        if kind == "cand":
+            return AnswerCandidate(candidate_from_init(json.loads(entry["v"])))
+        self._finished = True
+        if kind == "done":
+            raise StopAsyncIteration
+        error = ErrorStatus(_status(entry.get("c", "")), entry.get("m", ""))
+        if kind == "abort":
+            raise RemoteError(f"call aborted by caller: {error.message}", status=error.code)
+        return AnswerFailed(error)
+
+
+class _CallerEventIterator:
+    def __init__(self, queue: RedisCallQueue, key: str) -> None:
+        self._reader = _StreamReader(queue, key)
+        self._finished = False
+
+    def __aiter__(self) -> _CallerEventIterator:
+        return self
+
+    async def __anext__(self) -> CallerEvent:
+        if self._finished:
+            raise StopAsyncIteration
+        entry = await self._reader.next()
+        if entry is None:
+            self._finished = True
+            return CallerFailed(ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message))
+        kind = entry.get("k")
+        if kind == "cand":
+            return CallerCandidate(candidate_from_init(json.loads(entry["v"])))
+        self._finished = True
+        if kind == "done":
+            return CallerDone()
+        return CallerFailed(ErrorStatus(_status(entry.get("c", "")), entry.get("m", "")))
+
+
+class _RedisCallerExchange(CallerExchange):
+    def __init__(self, queue: RedisCallQueue, uuid: str, host: str, deadline: float) -> None:
+        self.uuid = uuid
+        self.host = host
+        self.deadline = deadline
+        self._queue = queue
+        self._closed = False
+
+    def answers(self) -> AsyncIterator[AnswererEvent]:
+        return _AnswerIterator(self._queue, self._queue._keys.call(self.uuid)[2])
+
+    async def close(self, error: ErrorStatus | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._queue._caller_closed(self, error)
+
+
+class _RedisAnswererExchange(AnswererExchange):
+    def __init__(
+        self, queue: RedisCallQueue, uuid: str, host: str, sdp: str, disable_trickle: bool, deadline: float
+    ) -> None:
+        self.uuid = uuid
+        self.host = host
+        self.sdp = sdp
+        self.disable_trickle = disable_trickle
+        self.deadline = deadline
+        self._queue = queue
+        self._terminal = False
+        self._closed = False
+
+    def caller_events(self) -> AsyncIterator[CallerEvent]:
+        return _CallerEventIterator(self._queue, self._queue._keys.call(self.uuid)[1])
+
+    async def respond(self, event: AnswererEvent) -> None:
+        if isinstance(event, AnswerInit):
+            await self._write("init", event.sdp)
+        elif isinstance(event, AnswerCandidate):
+            await self._write("cand", _candidate_json(event.candidate))
+        else:
+            await self._write("fail", str(event.error.code.value), event.error.message)
+            self._terminal = True
+
+    async def done(self) -> None:
+        if not self._terminal:
+            self._terminal = True
+            await self._write("done")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue._answering.discard(self)
+        if self._queue.closed:
+            return
+        await self._write("close", str(Status.UNAVAILABLE.value), _ANSWERER_GONE)
+
+    async def _write(self, kind: str, a: str = "", b: str = "") -> None:
+        queue = self._queue
+        queue._check_open()
+        result = await queue._op(
+            queue._answerer_script(keys=queue._keys.call(self.uuid), args=[kind, a, b, queue._max_candidates])
+        )
+        if result == -1:
+            raise InactiveOfferError(self.uuid)
+        if result == -2:
+            raise TooManyCandidatesError(self.uuid, queue._max_candidates)
+
+
+class RedisCallQueue(CallQueue):
+    """The call queue shared by every signaling instance connected to one Redis.
+
+    Create it with :meth:`connect`; :meth:`close` stops this instance (its answerers leave at once).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        blocking: Redis,
+        *,
+        max_callers_per_host: int,
+        max_answerers_per_host: int,
+        max_candidates_per_call: int,
+        offline_delay: float,
+        close_to_expired_factor: float,
+        refresh_interval: float,
+        presence_ttl: float,
+        op_timeout: float,
+        block_timeout: float,
+        presence_poll: float,
+        prefix: str,
+    ) -> None:
+        """Use :meth:`connect`; this only wires up two already-configured clients."""
+        self._redis = redis
+        self._blocking = blocking
+        self._max_callers = max_callers_per_host
+        self._max_answerers = max_answerers_per_host
+        self._max_candidates = max_candidates_per_call
+        self._offline_delay = offline_delay
+        self._close_to_expired = close_to_expired_factor
+        self.refresh_interval = refresh_interval
+        self.presence_ttl = presence_ttl
+        self._op_timeout = op_timeout
+        self._block_ms = max(1, _ms(block_timeout))
+        self._presence_poll = presence_poll
+        self.instance_id = uuid_mod.uuid4().hex[:16]
+        self._keys = _Keys(prefix, self.instance_id)
+        self._admit_script = redis.register_script(_ADMIT)
+        self._enter_script = redis.register_script(_PRESENCE_ENTER)
+        self._claim_script = redis.register_script(_CLAIM)
+        self._unclaim_script = redis.register_script(_UNCLAIM)
+        self._caller_script = redis.register_script(_CALLER)
+        self._answerer_script = redis.register_script(_ANSWERER)
+        self._member_ids = itertools.count()
+        #: member -> hosts: this instance's open Answer streams, refreshed in Redis.
+        self._presence: dict[str, tuple[str, ...]] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}
+        #: hosts the dispatcher's current blocking pop covers.
+        self._popping: frozenset[str] = frozenset()
+        self._waiters_changed = asyncio.Event()
+        self._answering: set[_RedisAnswererExchange] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._store_healthy = True
+        self.closed = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        max_callers_per_host: int = MAX_HOST_CALLERS,
+        max_answerers_per_host: int = MAX_HOST_ANSWERERS,
+        max_candidates_per_call: int = MAX_CANDIDATES_PER_CALL,
+        offline_delay: float = OFFLINE_HOST_RETRY_DELAY,
+        close_to_expired_factor: float = OFFER_CLOSE_TO_EXPIRED_FACTOR,
+        refresh_interval: float = REFRESH_INTERVAL,
+        presence_ttl: float = PRESENCE_TTL,
+        op_timeout: float = OP_TIMEOUT,
+        block_timeout: float = BLOCK_TIMEOUT,
+        presence_poll: float = PRESENCE_POLL,
+        prefix: str = "sig",
+        max_connections: int = 4096,
+    ) -> RedisCallQueue:
+        """Connect to ``url`` (``redis://host:port/db``) and start this instance's refresh and dispatch tasks.
+
+        Raises :class:`~signaling.errors.StoreUnavailableError` when Redis does not answer within
+        ``op_timeout``. No command is retried: a failure is reported at once, the caller redials.
+        """
+        common: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": op_timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "max_connections": max_connections,
+        }
+        redis: Redis = Redis.from_url(url, socket_timeout=op_timeout, **common)
+        # Blocking reads wait up to block_timeout inside Redis, so their socket waits that much longer.
+        blocking: Redis = Redis.from_url(url, socket_timeout=block_timeout + op_timeout, **common)
+        queue = cls(
+            redis,
+            blocking,
+            max_callers_per_host=max_callers_per_host,
+            max_answerers_per_host=max_answerers_per_host,
+            max_candidates_per_call=max_candidates_per_call,
+            offline_delay=offline_delay,
+            close_to_expired_factor=close_to_expired_factor,
+            refresh_interval=refresh_interval,
+            presence_ttl=presence_ttl,
+            op_timeout=op_timeout,
+            block_timeout=block_timeout,
+            presence_poll=presence_poll,
+            prefix=prefix,
+        )
+        try:
+            await queue._refresh()
+        except BaseException:
+            await redis.aclose()
+            await blocking.aclose()
+            raise
+        queue._tasks = [
+            asyncio.create_task(queue._refresh_loop(), name="signaling-redis-refresh"),
+            asyncio.create_task(queue._dispatch_loop(), name="signaling-redis-dispatch"),
+        ]
+        logger.info("signaling instance %s on Redis %s", queue.instance_id, url)
+        return queue
+
+    # --- caller side ------------------------------------------------------------------------------------
+
+    async def send_offer_init(self, host: str, sdp: str, disable_trickle: bool, *, deadline: float) -> CallerExchange:
+        self._check_open()
+        uuid = str(uuid_mod.uuid4())
+        callers = self._keys.callers(host)
+        deadline_ms = _ms(deadline)
+        answerers = await self._op(
+            self._admit_script(
+                keys=[callers, self._keys.answerers(host)],
+                args=[_ms(time.time()), self._max_callers, uuid, deadline_ms],
+            )
+        )
+        if answerers == -1:
+            raise TooManyCallersError(host)
+        try:
+            if not answerers:
+                await self._wait_for_presence(host, min(self._offline_delay, deadline - time.time()))
+                self._check_open()
+            meta, _, _ = self._keys.call(uuid)
+            now_ms = _ms(time.time())
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hset(
+                    meta,
+                    mapping={
+                        "host": host,
+                        "sdp": sdp,
+                        "trickle": "1" if disable_trickle else "0",
+                        "created": now_ms,
+                        "deadline": deadline_ms,
+                        "claimed": "0",
+                        "caller_terminal": "0",
+                        "answerer_terminal": "0",
+                        "caller_cands": 0,
+                        "answerer_cands": 0,
+                    },
+                )
+                pipe.pexpireat(meta, deadline_ms)
+                pipe.rpush(self._keys.offers(host), uuid)
+                pipe.pexpireat(self._keys.offers(host), deadline_ms)
+                await self._op(pipe.execute())
+        except BaseException:
+            await self._quietly(self._redis.zrem(callers, uuid))
+            raise
+        logger.debug("call(%s) queued for host %r", uuid, host)
+        return _RedisCallerExchange(self, uuid, host, deadline)
+
+    async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate) -> None:
+        result = await self._caller_write(host, uuid, "cand", _candidate_json(candidate))
+        if result == -2:
+            raise TooManyCandidatesError(uuid, self._max_candidates)
+
+    async def send_offer_done(self, host: str, uuid: str) -> None:
+        await self._caller_write(host, uuid, "done")
+
+    async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus) -> None:
+        result = await self._caller_write(host, uuid, "error", str(error.code.value), error.message)
+        if result == 2:
+            await self._quietly(self._redis.lrem(self._keys.offers(host), 1, uuid))
+
+    # --- answerer side ----------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def answerer_presence(self, hosts: Sequence[str]) -> AsyncIterator[None]:
+        self._check_open()
+        member = f"{self.instance_id}:{next(self._member_ids)}"
+        entered: list[str] = []
+        try:
+            for host in hosts:
+                expiry = _ms(time.time() + self.presence_ttl)
+                added = await self._op(
+                    self._enter_script(
+                        keys=[self._keys.answerers(host)],
+                        args=[_ms(time.time()), self._max_answerers, member, expiry],
+                    )
+                )
+                if not added:
+                    raise TooManyAnswerersError(host)
+                entered.append(host)
+            self._presence[member] = tuple(hosts)
+        except BaseException:
+            await self._leave(member, entered)
+            raise
+        try:
+            yield
+        finally:
+            self._presence.pop(member, None)
+            await self._leave(member, entered)
+
+    async def recv_offer(self, hosts: Sequence[str]) -> AnswererExchange:
+        if not hosts:
+            raise ValueError("recv_offer needs at least one host")
+        self._check_open()
+        waiter = _Waiter(tuple(hosts), asyncio.get_running_loop().create_future())
+        for host in waiter.hosts:
+            self._waiters.setdefault(host, []).append(waiter)
+        try:
+            if not set(waiter.hosts) <= self._popping:
+                await self._wake_dispatcher()
+            exchange = await waiter.future
+        except asyncio.CancelledError:
+            future = waiter.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                # Handed an offer in the same loop iteration we were cancelled: pass it on.
+                self._unregister(waiter)
+                self._redispatch(future.result())
+            raise
+        finally:
+            self._unregister(waiter)
+        self._answering.add(exchange)
+        logger.debug("call(%s) claimed for host %r", exchange.uuid, exchange.host)
+        return exchange
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for waiters in list(self._waiters.values()):
+            for waiter in waiters:
+                if not waiter.future.done():
+                    waiter.future.set_exception(QueueClosedError())
+        self._waiters_changed.set()
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._op_timeout * 2)
+        # Our answerers leave now rather than when their scores pass; our calls' callers are told.
+        closed = ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._op_timeout):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for member, hosts in self._presence.items():
+                        for host in hosts:
+                            pipe.zrem(self._keys.answerers(host), member)
+                    for exchange in self._answering:
+                        await self._answerer_script(
+                            keys=self._keys.call(exchange.uuid),
+                            args=["fail", str(closed.code.value), closed.message, self._max_candidates],
+                            client=pipe,
+                        )
+                    pipe.delete(self._keys.instance, self._keys.wake)
+                    await pipe.execute()
+        self._presence.clear()
+        self._answering.clear()
+        await self._redis.aclose()
+        await self._blocking.aclose()
+
+    async def stats(self) -> RedisQueueStats:
+        """A snapshot for tests and ``/stats``; scans the key space, so not for hot paths."""
+        prefix = self._keys.prefix
+        calls = pending = 0
+        present: dict[str, int] = {}
+        callers: dict[str, int] = {}
+        now = f"({_ms(time.time())}"
+        async for key in self._redis.scan_iter(match=f"{prefix}:*", count=1000):
+            kind, _, rest = key[len(prefix) + 1 :].partition(":")
+            name = rest[1:-1] if rest.startswith("{") and rest.endswith("}") else None
+            if kind == "call" and name is not None:
+                calls += 1
+            elif kind == "offers":
+                pending += await self._op(self._redis.llen(key))
+            elif kind in ("answerers", "callers") and name is not None:
+                count = await self._op(self._redis.zcount(key, now, "+inf"))
+                if count:
+                    (present if kind == "answerers" else callers)[name] = count
+        waiting = len({id(w) for waiters in self._waiters.values() for w in waiters})
+        return RedisQueueStats(calls, pending, waiting, present, callers)
+
+    # --- internals ----------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise QueueClosedError()
+
+    async def _op(self, awaitable: Awaitable[T]) -> T:
+        """Run one Redis round trip; any Redis or socket failure becomes StoreUnavailableError."""
+        try:
+            return await awaitable
+        except (RedisError, OSError) as exc:
+            if self.closed:
+                raise QueueClosedError() from exc
+            raise StoreUnavailableError(exc) from exc
+
+    async def _quietly(self, awaitable: Awaitable[Any]) -> None:
+        """Best-effort cleanup: TTLs remove whatever this fails to."""
+        try:
+            await self._op(awaitable)
+        except (StoreUnavailableError, QueueClosedError) as exc:
+            logger.debug("cleanup skipped: %s", exc)
+
+    async def _caller_write(self, host: str, uuid: str, kind: str, a: str = "", b: str = "") -> int:
+        self._check_open()
+        result: int = await self._op(
+            self._caller_script(keys=self._keys.call(uuid), args=[host, kind, a, b, self._max_candidates])
+        )
+        if result == -1:
+            raise InactiveOfferError(uuid)
+        return result
+
+    async def _caller_closed(self, caller: _RedisCallerExchange, error: ErrorStatus | None) -> None:
+        if self.closed:
+            return
+        keys = self._keys
+        if error is None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(keys.callers(caller.host), caller.uuid)
+                pipe.delete(keys.call(caller.uuid)[2])  # this caller was its only reader
+                await self._quietly(pipe.execute())
+            return
+        try:
+            result = await self._caller_write(caller.host, caller.uuid, "close", str(error.code.value), error.message)
+        except (InactiveOfferError, StoreUnavailableError, QueueClosedError):
+            result = 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.callers(caller.host), caller.uuid)
+            if result == 2:  # withdrawn before any answerer claimed it
+                pipe.lrem(keys.offers(caller.host), 1, caller.uuid)
+            await self._quietly(pipe.execute())
+
+    async def _wait_for_presence(self, host: str, timeout: float) -> None:
+        """Poll the answerer count until one shows up; NOT_FOUND once ``timeout`` has passed."""
+        if timeout <= 0:
+            raise HostOfflineError(host)
+        give_up = time.monotonic() + timeout
+        key = self._keys.answerers(host)
+        while True:
+            await asyncio.sleep(min(self._presence_poll, max(0.0, give_up - time.monotonic())))
+            self._check_open()
+            if await self._op(self._redis.zcount(key, f"({_ms(time.time())}", "+inf")):
+                return
+            if time.monotonic() >= give_up:
+                logger.info("no answerer for host %r within %.1fs: reporting it offline", host, timeout)
+                raise HostOfflineError(host)
+
+    async def _leave(self, member: str, hosts: Sequence[str]) -> None:
+        if self.closed or not hosts:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for host in hosts:
+                pipe.zrem(self._keys.answerers(host), member)
+            await self._quietly(pipe.execute())
+
+    async def _refresh(self) -> None:
+        """Keep this instance and its answerers present for another ``presence_ttl``."""
+        expiry = _ms(time.time() + self.presence_ttl)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._keys.instance, "1", pxat=expiry)
+            for member, hosts in self._presence.items():
+                for host in hosts:
+                    key = self._keys.answerers(host)
+                    pipe.zadd(key, {member: expiry})
+                    pipe.pexpireat(key, expiry)
+            await self._op(pipe.execute())
+
+    async def _refresh_loop(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self._refresh()
+            except StoreUnavailableError as exc:
+                if self._store_healthy:
+                    logger.warning("cannot refresh presence: %s", exc.message)
+                self._store_healthy = False
+            else:
+                if not self._store_healthy:
+                    logger.warning("signaling store reachable again")
+                self._store_healthy = True
+
+    async def _wake_dispatcher(self) -> None:
+        """The dispatcher must cover a new host: wake it if idle, or interrupt its blocking pop."""
+        if not self._popping:
+            self._waiters_changed.set()
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(self._keys.wake, "1")
+            pipe.pexpire(self._keys.wake, _ms(self.presence_ttl))
+            await self._op(pipe.execute())
+
+    def _unregister(self, waiter: _Waiter) -> None:
+        for host in waiter.hosts:
+            waiters = self._waiters.get(host)
+            if waiters is None:
+                continue
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[host]
+
+    def _local_waiter(self, host: str) -> _Waiter | None:
+        for waiter in self._waiters.get(host, ()):
+            if not waiter.future.done():
+                return waiter
+        return None
+
+    async def _dispatch_loop(self) -> None:
+        """This instance's one blocking pop over the offer lists of the hosts it has waiters for."""
+        rotation = itertools.count()
+        while not self.closed:  # not only cancellation: redis-py may swallow a cancel during a read
+            hosts = frozenset(self._waiters)
+            if not hosts:
+                self._popping = frozenset()
+                self._waiters_changed.clear()
+                await self._waiters_changed.wait()
+                continue
+            by_key = {self._keys.offers(host): host for host in hosts}
+            # BLPOP serves the first non-empty list: rotate so that no busy host starves the others.
+            keys = list(by_key)
+            turn = next(rotation) % len(keys)
+            self._popping = hosts
+            try:
+                item: tuple[str, str] | list[str] | None = await self._op(
+                    self._blocking.blpop(  # type: ignore[arg-type]  # decode_responses: all str
+                        [self._keys.wake, *keys[turn:], *keys[:turn]], timeout=self._block_ms / 1000
+                    )
+                )
+                if item is None or item[0] == self._keys.wake:
+                    continue
+                key, uuid = item
+                await self._hand_over(by_key[key], key, uuid)
+            except StoreUnavailableError as exc:
+                logger.warning("offer dispatch paused: %s", exc.message)
+                self._popping = frozenset()
+                await asyncio.sleep(DISPATCH_RETRY)
+
+    async def _hand_over(self, host: str, key: str, uuid: str) -> None:
+        if self._local_waiter(host) is None:  # every waiter left while we were popping
+            await self._op(self._redis.lpush(key, uuid))
+            return
+        meta = self._keys.call(uuid)[0]
+        claimed = await self._op(self._claim_script(keys=[meta], args=[_ms(time.time()), self._close_to_expired]))
+        if claimed is None:
+            logger.debug("call(%s) withdrawn or too close to its deadline: dropped", uuid)
+            return
+        call_host, sdp, trickle, deadline_ms = claimed
+        exchange = _RedisAnswererExchange(self, uuid, call_host, sdp, trickle == "1", int(deadline_ms) / 1000)
+        waiter = self._local_waiter(host)
+        if waiter is None:
+            await self._requeue(exchange)
+        else:
+            waiter.future.set_result(exchange)
+
+    def _redispatch(self, exchange: _RedisAnswererExchange) -> None:
+        """A claimed offer whose waiter was cancelled: another local waiter, or back to Redis."""
+        waiter = self._local_waiter(exchange.host)
+        if waiter is not None:
+            waiter.future.set_result(exchange)
+            return
+        task = asyncio.create_task(self._requeue(exchange), name="signaling-redis-requeue")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _requeue(self, exchange: _RedisAnswererExchange) -> None:
+        try:
+            if await self._op(self._unclaim_script(keys=[self._keys.call(exchange.uuid)[0]])):
+                await self._op(self._redis.lpush(self._keys.offers(exchange.host), exchange.uuid))
+        except (StoreUnavailableError, QueueClosedError) as exc:
+            logger.warning("call(%s) lost while handing it back: %s", exchange.uuid, exc.message)
