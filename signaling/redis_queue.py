@@ -318,7 +318,8 @@ class _StreamReader:
                 reply: list[tuple[str, list[tuple[str, dict[str, str]]]]] | None = await self._queue._op(
                     self._queue._blocking.xread(  # type: ignore[arg-type]  # decode_responses: all str
                         {self._key: self._last}, count=64, block=self._queue._block_ms
-                    )
+                    ),
+                    self._queue._blocking_budget,
                 )
             except StoreUnavailableError:
                 if self._queue.closed:
@@ -490,6 +491,8 @@ class RedisCallQueue(CallQueue):
         self.presence_ttl = presence_ttl
         self._op_timeout = op_timeout
         self._block_ms = max(1, _ms(block_timeout))
+        #: a blocking read waits up to block_timeout inside Redis, then needs its round trip.
+        self._blocking_budget = block_timeout + op_timeout
         self._presence_poll = presence_poll
         self.instance_id = uuid_mod.uuid4().hex[:16]
         self._keys = _Keys(prefix, self.instance_id)
@@ -537,13 +540,14 @@ class RedisCallQueue(CallQueue):
         """
         common: dict[str, Any] = {
             "decode_responses": True,
+            "socket_timeout": None,  # every round trip is bounded by _op instead
             "socket_connect_timeout": op_timeout,
             "retry": Retry(NoBackoff(), 0),
             "max_connections": max_connections,
         }
-        redis: Redis = Redis.from_url(url, socket_timeout=op_timeout, **common)
-        # Blocking reads wait up to block_timeout inside Redis, so their socket waits that much longer.
-        blocking: Redis = Redis.from_url(url, socket_timeout=block_timeout + op_timeout, **common)
+        redis: Redis = Redis.from_url(url, **common)
+        # Blocking reads hold their connection while they wait in Redis: a pool of their own.
+        blocking: Redis = Redis.from_url(url, **common)
         queue = cls(
             redis,
             blocking,
@@ -749,14 +753,32 @@ class RedisCallQueue(CallQueue):
         if self.closed:
             raise QueueClosedError()
 
-    async def _op(self, awaitable: Awaitable[T]) -> T:
-        """Run one Redis round trip; any Redis or socket failure becomes StoreUnavailableError."""
+    async def _op(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+        """Run one Redis round trip within ``timeout`` (``op_timeout`` by default); any Redis or
+        socket failure, or the timeout, becomes StoreUnavailableError.
+
+        The clients have no socket timeout of their own: with one, redis-py writes through
+        ``asyncio.wait_for``, which on Python 3.11 swallows a cancellation arriving as the write
+        completes (fixed in 3.12), and a cancelled Call handler would sit out a blocking read.
+        ``asyncio.timeout`` has no such hole; a cancel that slipped through anyway is re-raised.
+        """
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        budget = self._op_timeout if timeout is None else timeout
         try:
-            return await awaitable
+            async with asyncio.timeout(budget):
+                result = await awaitable
+        except TimeoutError as exc:
+            if self.closed:
+                raise QueueClosedError() from exc
+            raise StoreUnavailableError(f"no reply within {budget:g}s") from exc
         except (RedisError, OSError) as exc:
             if self.closed:
                 raise QueueClosedError() from exc
             raise StoreUnavailableError(exc) from exc
+        if task is not None and task.cancelling() > cancels:
+            raise asyncio.CancelledError()
+        return result
 
     async def _quietly(self, awaitable: Awaitable[Any]) -> None:
         """Best-effort cleanup: TTLs remove whatever this fails to."""
@@ -775,6 +797,7 @@ class RedisCallQueue(CallQueue):
         return result
 
     async def _caller_closed(self, caller: _RedisCallerExchange, error: ErrorStatus | None) -> None:
+        logger.debug("call(%s): caller closed (%s)", caller.uuid, error)
         if self.closed:
             return
         keys = self._keys
@@ -888,7 +911,8 @@ class RedisCallQueue(CallQueue):
                 item: tuple[str, str] | list[str] | None = await self._op(
                     self._blocking.blpop(  # type: ignore[arg-type]  # decode_responses: all str
                         [self._keys.wake, *keys[turn:], *keys[:turn]], timeout=self._block_ms / 1000
-                    )
+                    ),
+                    self._blocking_budget,
                 )
                 if item is None or item[0] == self._keys.wake:
                     continue

@@ -91,13 +91,17 @@ class QueueSetup:
             waiting += (await self.answerer.stats()).waiting_answerers
         return Stats(shared.calls, shared.pending, waiting, shared.present, shared.callers)
 
-    async def eventually_idle(self, timeout: float = 1.0) -> None:
+    async def eventually(self, predicate: Callable[[Stats], bool], timeout: float = 1.0) -> None:
+        """Poll the stats until ``predicate`` holds, failing after ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout
-        while (stats := await self.stats()) != IDLE:
+        while not predicate(stats := await self.stats()):
             if loop.time() > give_up:
-                raise AssertionError(f"queue not idle: {stats}")
+                raise AssertionError(f"condition not reached in time: {stats}")
             await asyncio.sleep(0.01)
+
+    async def eventually_idle(self, timeout: float = 1.0) -> None:
+        await self.eventually(lambda stats: stats == IDLE, timeout)
 
     async def close(self) -> None:
         for queue in self.queues:

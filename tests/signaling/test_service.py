@@ -1,12 +1,16 @@
-"""SignalingService end to end through grpclib's ChannelFor, with the in-memory queue and a fake answerer."""
+"""SignalingService end to end through grpclib's ChannelFor and a fake answerer, on every queue setup
+(memory, Redis, two Redis instances with callers on one and answerers on the other)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from grpclib import GRPCError, Status
@@ -19,10 +23,10 @@ from signaling.errors import InvalidSdpError
 from signaling.gen.proto.rpc.webrtc.v1 import signaling_pb2 as pb
 from signaling.gen.proto.rpc.webrtc.v1.signaling_grpc import SignalingServiceStub
 from signaling.internal import internal_answerer
-from signaling.memory_queue import MemoryCallQueue
 from signaling.sdp import candidate_from_proto, decode_sdp, encode_sdp
 from signaling.service import SignalingService
 
+from .conftest import IDLE, MakeSetup, QueueSetup
 from .fakes import ANSWER, HOST, OFFER, OFFER_B64, FakePeer, cand, eventually, md, update
 
 FAST = {"min_deadline": 0.1, "reconnect_wait": 0.05}
@@ -34,12 +38,21 @@ def answerer(channel: Channel, peer: FakePeer, *hosts: str, workers: int = 2) ->
     return Answerer(channel, hosts or (HOST,), peer, workers=workers, min_deadline=0.1, reconnect_wait=0.05)
 
 
+@contextlib.asynccontextmanager
+async def channels(setup: QueueSetup, **options: Any) -> AsyncIterator[tuple[Channel, Channel]]:
+    """Channels to a caller-side and an answerer-side service over ``setup`` (one service if one queue)."""
+    caller = SignalingService(setup.caller, **options)
+    answer = caller if setup.answerer is setup.caller else SignalingService(setup.answerer, **options)
+    async with ChannelFor([caller]) as caller_channel, ChannelFor([answer]) as answer_channel:
+        yield caller_channel, answer_channel
+
+
 def signaling_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("signaling")]
 
 
 async def test_full_exchange_in_order(
-    stub: SignalingServiceStub, channel: Channel, queue: MemoryCallQueue, caplog: pytest.LogCaptureFixture
+    stub: SignalingServiceStub, channel: Channel, setup: QueueSetup, caplog: pytest.LogCaptureFixture
 ) -> None:
     peer = FakePeer(local=(cand(1), cand(2)))
     # A long reconnect wait proves a finished call is replaced by a fresh Answer stream at once.
@@ -64,7 +77,8 @@ async def test_full_exchange_in_order(
         (offer,) = peer.offers
         assert offer.sdp == OFFER and offer.uuid == uuid and offer.hosts == (HOST,)
         assert offer.deadline > time.time()
-        await eventually(lambda: ans.stats.answered == 1 and queue.stats().calls == 0 and ans.stats.streams == 3)
+        await eventually(lambda: ans.stats.answered == 1 and ans.stats.streams == 3)
+        await setup.eventually(lambda stats: stats.calls == 0)
     assert signaling_warnings(caplog) == []
     with pytest.raises(GRPCError) as err:  # the call is gone once both sides finished
         await stub.CallUpdate(update(uuid, done=True), metadata=md())
@@ -127,7 +141,7 @@ async def test_unknown_uuid_is_not_found(stub: SignalingServiceStub) -> None:
         assert err.value.message == 'no active offer for "nope"'
 
 
-async def test_no_answerer_is_host_offline(stub: SignalingServiceStub, queue: MemoryCallQueue) -> None:
+async def test_no_answerer_is_host_offline(stub: SignalingServiceStub, setup: QueueSetup) -> None:
     started = time.monotonic()
     with pytest.raises(GRPCError) as err:
         async with stub.Call.open(metadata=md()) as call:
@@ -137,13 +151,12 @@ async def test_no_answerer_is_host_offline(stub: SignalingServiceStub, queue: Me
     assert err.value.status is Status.NOT_FOUND
     assert err.value.message is not None and err.value.message.startswith("host appears to be offline")
     assert 0.25 <= elapsed < 1.5
-    assert queue.stats() == type(queue.stats())(calls=0, pending=0, waiting_answerers=0)
+    assert await setup.stats() == IDLE
 
 
-async def test_answerer_present_but_busy_times_out() -> None:
-    queue = MemoryCallQueue(offline_delay=0.1)
-    service = SignalingService(queue, offer_deadline=0.3)
-    async with ChannelFor([service]) as channel, queue.answerer_presence([HOST]):
+async def test_answerer_present_but_busy_times_out(make_setup: MakeSetup) -> None:
+    setup = await make_setup(offline_delay=0.1)
+    async with channels(setup, offer_deadline=0.3) as (channel, _), setup.answerer.answerer_presence([HOST]):
         stub = SignalingServiceStub(channel)
         with pytest.raises(GRPCError) as err:
             async with stub.Call.open(metadata=md()) as call:
@@ -151,8 +164,8 @@ async def test_answerer_present_but_busy_times_out() -> None:
                 await call.recv_message()
         assert err.value.status is Status.DEADLINE_EXCEEDED
         assert err.value.message == f"no answer from host {HOST!r} within 0.3s"
-        assert queue.stats().calls == 0 and queue.stats().callers == {}
-    await queue.close()
+        stats = await setup.stats()
+        assert stats.calls == 0 and stats.callers == {}
 
 
 async def test_answerer_arriving_during_offline_delay_gets_the_call(
@@ -256,7 +269,7 @@ async def test_bad_sdp_is_invalid_argument(stub: SignalingServiceStub, channel: 
 
 
 async def test_two_answerers_many_callers_each_offer_answered_once(
-    stub: SignalingServiceStub, channel: Channel, queue: MemoryCallQueue, caplog: pytest.LogCaptureFixture
+    stub: SignalingServiceStub, channel: Channel, setup: QueueSetup, caplog: pytest.LogCaptureFixture
 ) -> None:
     peers = (FakePeer(), FakePeer())
     callers = 24
@@ -277,12 +290,12 @@ async def test_two_answerers_many_callers_each_offer_answered_once(
     assert len(set(uuids)) == callers
     assert sorted(answered) == sorted(uuids)  # every offer reached exactly one answerer, once
     assert all(p.offers for p in peers)
-    assert queue.stats().calls == 0
+    await setup.eventually(lambda stats: stats.calls == 0)
     assert signaling_warnings(caplog) == []
 
 
 async def test_caller_cancel_mid_exchange_cancels_answerer(
-    stub: SignalingServiceStub, channel: Channel, queue: MemoryCallQueue
+    stub: SignalingServiceStub, channel: Channel, setup: QueueSetup
 ) -> None:
     peer = FakePeer(block=True)
     async with answerer(channel, peer, workers=1) as ans:
@@ -294,7 +307,7 @@ async def test_caller_cancel_mid_exchange_cancels_answerer(
         await asyncio.wait_for(peer.cancel_seen.wait(), 1.0)
         assert peer.cancelled == [first.uuid] and peer.ready == []
         await eventually(lambda: ans.stats.failed == 1 and ans.stats.streams == 2)
-        assert queue.stats().calls == 0 and queue.stats().callers == {}
+        await setup.eventually(lambda stats: stats.calls == 0 and stats.callers == {})
 
 
 async def test_caller_error_update_aborts_call(stub: SignalingServiceStub, channel: Channel) -> None:
@@ -342,12 +355,11 @@ async def test_answerer_going_away_fails_the_call(stub: SignalingServiceStub, ch
         await ans.stop()
 
 
-async def test_deadline_cancels_a_slow_answerer() -> None:
-    queue = MemoryCallQueue(offline_delay=0.2)
-    service = SignalingService(queue, offer_deadline=0.4)
+async def test_deadline_cancels_a_slow_answerer(make_setup: MakeSetup) -> None:
+    setup = await make_setup(offline_delay=0.2)
     peer = FakePeer(block=True, early_done=False)
-    async with ChannelFor([service]) as channel, answerer(channel, peer) as ans:
-        stub = SignalingServiceStub(channel)
+    async with channels(setup, offer_deadline=0.4) as (caller_channel, channel), answerer(channel, peer) as ans:
+        stub = SignalingServiceStub(caller_channel)
         with pytest.raises(GRPCError) as err:
             async with stub.Call.open(metadata=md()) as call:
                 await call.send_message(pb.CallRequest(sdp=OFFER_B64), end=True)
@@ -357,8 +369,8 @@ async def test_deadline_cancels_a_slow_answerer() -> None:
                 await call.recv_message()
         assert err.value.status is Status.DEADLINE_EXCEEDED
         await asyncio.wait_for(peer.cancel_seen.wait(), 1.0)
-        await eventually(lambda: ans.stats.failed == 1 and queue.stats().calls == 0)
-    await queue.close()
+        await eventually(lambda: ans.stats.failed == 1)
+        await setup.eventually(lambda stats: stats.calls == 0)
 
 
 @pytest.mark.parametrize(
@@ -445,9 +457,9 @@ async def test_answerer_gets_ice_servers_and_trickle_setting() -> None:
     await service.close()
 
 
-async def test_internal_answerer(service: SignalingService, stub: SignalingServiceStub, peer: FakePeer) -> None:
+async def test_internal_answerer(answer_service: SignalingService, stub: SignalingServiceStub, peer: FakePeer) -> None:
     """The robot answering its own SignalingService in-process; the caller uses another connection."""
-    async with internal_answerer(service, [HOST], peer, **FAST) as ans:
+    async with internal_answerer(answer_service, [HOST], peer, **FAST) as ans:
         async with stub.Call.open(metadata=md()) as call:
             await call.send_message(pb.CallRequest(sdp=OFFER_B64), end=True)
             first = await call.recv_message()
