@@ -32,16 +32,28 @@ def _free_port() -> int:
 
 
 def command(port: int, *args: str, timeout: float = 1.0) -> bytes:
-    """One inline command over a raw socket (no client library): the reply's first line."""
+    """One inline command over a raw socket (no client library): a simple, integer or error
+    reply's line, or a bulk string's payload (``b""`` for nil)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall((" ".join(args) + "\r\n").encode())
         reply = b""
-        while not reply.endswith(b"\r\n"):
+        while b"\r\n" not in reply:
             chunk = sock.recv(4096)
             if not chunk:
-                break
+                raise ConnectionError(f"redis closed the connection after {reply!r}")
             reply += chunk
-        return reply.strip()
+        line, _, rest = reply.partition(b"\r\n")
+        if not line.startswith(b"$"):
+            return line
+        size = int(line[1:])
+        if size < 0:
+            return b""
+        while len(rest) < size + 2:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("redis closed the connection mid-reply")
+            rest += chunk
+        return rest[:size]
 
 
 class RedisServer:

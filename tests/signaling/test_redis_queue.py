@@ -1,0 +1,230 @@
+"""What only the Redis queue has: presence timings, many instances racing for offers, an instance
+killed mid-exchange, Redis stalled or gone, and every key's TTL (the conformance suite in
+test_queue.py and test_service.py already runs on Redis too)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import pytest
+from grpclib import GRPCError, Status
+from grpclib.testing import ChannelFor
+
+from signaling.errors import HostOfflineError, StoreUnavailableError
+from signaling.gen.proto.rpc.webrtc.v1 import signaling_pb2 as pb
+from signaling.gen.proto.rpc.webrtc.v1.signaling_grpc import SignalingServiceStub
+from signaling.queue import AnswerCandidate, AnswerInit
+from signaling.redis_queue import PRESENCE_TTL, REFRESH_INTERVAL, RedisCallQueue
+from signaling.service import SignalingService
+from tests.redisserver import RedisServer, command, flushed
+from tests.serverproc import REPO
+
+from .conftest import REDIS_FAST
+from .fakes import HOST, OFFER_B64, cand, md
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> RedisServer:
+    return flushed(redis_server)
+
+
+@pytest.fixture
+async def queues(redis: RedisServer) -> AsyncIterator[list[RedisCallQueue]]:
+    """Two instances sharing one Redis (short presence timings)."""
+    made = [await RedisCallQueue.connect(redis.url, **REDIS_FAST, offline_delay=0.3) for _ in range(2)]
+    yield made
+    for queue in made:
+        await queue.close()
+
+
+async def eventually(check: object, timeout: float, what: str) -> None:
+    """Poll an async predicate, bounded."""
+    assert callable(check)
+    give_up = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > give_up:
+            raise AssertionError(f"{what} not reached within {timeout:g} s")
+        await asyncio.sleep(0.05)
+
+
+async def test_default_presence_timings_are_goutils_operator_timings(redis: RedisServer) -> None:
+    """An instance refreshes every 1 s and is stale 15 s after its last refresh (goutils operators)."""
+    assert (REFRESH_INTERVAL, PRESENCE_TTL) == (1.0, 15.0)
+    queue = await RedisCallQueue.connect(redis.url)
+    try:
+        assert (queue.refresh_interval, queue.presence_ttl) == (1.0, 15.0)
+        async with queue.answerer_presence([HOST]):
+            pttl = int(command(redis.port, "PTTL", f"sig:inst:{{{queue.instance_id}}}")[1:])
+            score = int(command(redis.port, "ZSCORE", f"sig:answerers:{{{HOST}}}", f"{queue.instance_id}:0"))
+            now_ms = time.time() * 1000
+            assert 13_000 < pttl <= 15_000  # the instance, and its answerer, are 15 s from stale
+            assert 13_000 < score - now_ms <= 15_000
+    finally:
+        await queue.close()
+    assert redis.dbsize() == 0  # a closed instance removes its own keys
+
+
+async def test_thousand_calls_over_hundred_hosts_each_answered_exactly_once(
+    redis: RedisServer, queues: list[RedisCallQueue]
+) -> None:
+    """Answerers for every host on both instances race for 1,000 offers sent to both instances."""
+    baseline = redis.dbsize()
+    hosts = [f"robot{n}.test" for n in range(100)]
+    answered: defaultdict[str, list[str]] = defaultdict(list)
+
+    async def answer_forever(queue: RedisCallQueue, name: str, host: str) -> None:
+        async with queue.answerer_presence([host]):
+            while True:
+                exchange = await queue.recv_offer([host])
+                answered[exchange.uuid].append(name)
+                await exchange.respond(AnswerInit(f"{name}:{host}:{exchange.uuid}"))
+                await exchange.done()
+                await exchange.close()
+
+    async def call(n: int) -> tuple[str, str]:
+        queue, host = queues[n % 2], hosts[n % len(hosts)]
+        caller = await queue.send_offer_init(host, OFFER_B64, False, deadline=time.time() + 30)
+        events = [event async for event in caller.answers()]
+        await caller.close(None)
+        assert len(events) == 1 and isinstance(events[0], AnswerInit), events
+        name, to_host, uuid = events[0].sdp.split(":")
+        assert (to_host, uuid) == (host, caller.uuid)
+        return caller.uuid, name
+
+    loops = [
+        asyncio.create_task(answer_forever(queue, name, host))
+        for host in hosts
+        for queue, name in zip(queues, "AB", strict=True)
+    ]
+    try:
+        await eventually(
+            lambda: _all_present(queues[0], hosts, 2), timeout=10, what="both instances' answerers present"
+        )
+        async with asyncio.timeout(60):
+            results = await asyncio.gather(*(call(n) for n in range(1000)))
+    finally:
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+    uuids = [uuid for uuid, _ in results]
+    assert len(set(uuids)) == 1000
+    assert sorted(answered) == sorted(uuids)  # no offer lost...
+    assert all(len(names) == 1 for names in answered.values())  # ...or answered twice
+    by_instance = {name: sum(1 for _, n in results if n == name) for name in "AB"}
+    assert by_instance["A"] > 0 and by_instance["B"] > 0, by_instance
+
+    async def back_to_baseline() -> bool:
+        return redis.dbsize() == baseline
+
+    await eventually(back_to_baseline, timeout=5, what=f"Redis key count back to {baseline}")
+    stats = await queues[0].stats()
+    assert (stats.calls, stats.pending, stats.present, stats.callers) == (0, 0, {}, {})
+
+
+async def _all_present(queue: RedisCallQueue, hosts: list[str], count: int) -> bool:
+    present = (await queue.stats()).present
+    return all(present.get(host) == count for host in hosts)
+
+
+async def test_instance_killed_mid_exchange(redis: RedisServer) -> None:
+    """SIGKILL of the answering instance: the caller fails by the deadline; the dead answerer stops
+    counting once its presence expires, and the host then reads as offline."""
+    queue = await RedisCallQueue.connect(redis.url, **REDIS_FAST, offline_delay=0.3)
+    service = SignalingService(queue, offer_deadline=2.0)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.signaling.redis_instance",
+        redis.url,
+        HOST,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        assert await asyncio.wait_for(proc.stdout.readline(), 20) == b"ready\n"
+        assert (await queue.stats()).present == {HOST: 1}
+        async with ChannelFor([service]) as channel:
+            stub = SignalingServiceStub(channel)
+            with pytest.raises(GRPCError) as err:
+                async with stub.Call.open(metadata=md()) as call:
+                    await call.send_message(pb.CallRequest(sdp=OFFER_B64), end=True)
+                    first = await call.recv_message()
+                    assert first is not None and first.init.sdp == "answer-from-doomed-instance"
+                    second = await call.recv_message()
+                    assert second is not None and second.WhichOneof("stage") == "update"
+                    line = await asyncio.wait_for(proc.stdout.readline(), 5)
+                    assert line == f"answered {first.uuid}\n".encode()
+                    proc.kill()
+                    await proc.wait()
+                    await call.recv_message()
+        assert err.value.status is Status.DEADLINE_EXCEEDED
+        assert err.value.message == "signaling did not finish within 2s"
+
+        async def answerer_gone() -> bool:
+            return (await queue.stats()).present == {}
+
+        # presence_ttl is 1 s here (15 s by default): the dead instance's refreshes have stopped.
+        await eventually(answerer_gone, timeout=3, what="the killed instance's answerer expiring")
+        with pytest.raises(HostOfflineError):
+            await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 2)
+        assert (await queue.stats()).calls == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await queue.close()
+
+
+async def test_exchange_from_before_a_stall_survives_only_in_the_answer_already_given(
+    private_redis: RedisServer,
+) -> None:
+    """Redis stalled (SIGSTOP), then gone (SIGKILL): every new operation fails with UNAVAILABLE
+    within the op timeout instead of hanging; what a caller already received stays received."""
+    queue = await RedisCallQueue.connect(private_redis.url, **REDIS_FAST, op_timeout=0.3, offline_delay=0.3)
+    try:
+        async with queue.answerer_presence([HOST]):
+            caller = await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10)
+            exchange = await queue.recv_offer([HOST])
+            await exchange.respond(AnswerInit("answer"))
+            await exchange.respond(AnswerCandidate(cand(1)))
+            answers = caller.answers()
+            assert await anext(answers) == AnswerInit("answer")
+            assert await anext(answers) == AnswerCandidate(cand(1))
+
+            private_redis.pause()
+            try:
+                with pytest.raises(StoreUnavailableError) as stalled:
+                    await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10)
+                assert stalled.value.status is Status.UNAVAILABLE
+                assert stalled.value.message == "signaling store unavailable: no reply within 0.3s"
+                with pytest.raises(StoreUnavailableError):
+                    await exchange.done()
+            finally:
+                private_redis.resume()
+            await exchange.done()  # served again once Redis is back
+            assert [event async for event in answers] == []
+
+            private_redis.kill()
+            with pytest.raises(StoreUnavailableError) as gone:
+                await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10)
+            assert gone.value.status is Status.UNAVAILABLE
+            assert gone.value.message.startswith("signaling store unavailable: ")
+            await caller.close(None)  # cleanup paths never raise, even with Redis gone
+            await exchange.close()
+    finally:
+        await queue.close()
+
+
+async def test_connect_to_a_dead_redis_is_unavailable(private_redis: RedisServer) -> None:
+    url = private_redis.url
+    private_redis.kill()
+    with pytest.raises(StoreUnavailableError) as err:
+        await RedisCallQueue.connect(url, op_timeout=0.3)
+    assert err.value.status is Status.UNAVAILABLE
