@@ -36,8 +36,13 @@ async def redis(redis_server: RedisServer) -> RedisServer:
 
 @pytest.fixture
 async def queues(redis: RedisServer) -> AsyncIterator[list[RedisCallQueue]]:
-    """Two instances sharing one Redis (short presence timings)."""
-    made = [await RedisCallQueue.connect(redis.url, **REDIS_FAST, offline_delay=0.3) for _ in range(2)]
+    """Two instances sharing one Redis (short presence timings).
+
+    One event loop runs both instances and every caller and answerer of a test, on a shared
+    2-core machine: under 1,000 concurrent calls it can stall past the 1 s default op timeout,
+    which exists to detect a dead Redis, not a busy test process. So these get 5 s.
+    """
+    made = [await RedisCallQueue.connect(redis.url, **REDIS_FAST, offline_delay=0.3, op_timeout=5.0) for _ in range(2)]
     yield made
     for queue in made:
         await queue.close()
