@@ -5,37 +5,39 @@ may reach instance A while the robot's Answer stream is held by instance B; Call
 call may land on either. Nothing about a call lives only in one process's memory, except who is
 waiting locally.
 
-Key layout (``P`` is the ``prefix`` tunable, ``sig`` by default). Every key has a TTL or is
-deleted by its last user, so an idle Redis returns to its baseline key count:
+Key layout (``P`` is the ``prefix`` tunable, ``sig`` by default; ``{…}`` is the hash tag). Every
+key has a TTL or is deleted by its last user, so an idle Redis returns to its baseline key count:
 
-=============================  =====================================================================
-``P:inst:{id}``                string, ``PX presence_ttl``, refreshed every ``refresh_interval``:
-                               the instance is alive (goutils' operators document).
-``P:answerers:{host}``         ZSET, member ``<instance>:<n>`` per open Answer stream, score = its
-                               expiry (ms). Refreshed with the instance key; a dead instance's
-                               answerers drop out of every count once their score passes.
-``P:callers:{host}``           ZSET, member = call uuid, score = the call's deadline (ms): the
-                               per-host caller cap, checked and added in one Lua script.
-``P:offers:{host}``            LIST of call uuids not yet claimed, oldest first.
-``P:call:{uuid}``              HASH: host, offer, deadline, claim and terminal flags, candidate
-                               counts. ``PEXPIREAT`` deadline. Its existence is what "the call is
-                               live" means (CallUpdate, respond); deleting it forgets the call.
-``P:call:{uuid}:a`` / ``:c``   STREAMs towards the answerer / the caller, ``PEXPIREAT`` deadline.
-                               Each is read from id 0 by exactly one reader, who deletes it when done.
-``P:wake:{id}``                LIST: a token pushed to interrupt this instance's blocking pop.
-=============================  =====================================================================
+==================================  ================================================================
+``P:inst:{id}``                     string, ``PX presence_ttl``, refreshed every ``refresh_interval``:
+                                    the instance is alive (goutils' operators document).
+``P:answerers:{host}``              ZSET, member ``<instance>:<n>`` per open Answer stream, score =
+                                    its expiry (ms), refreshed with the instance key: a dead
+                                    instance's answerers drop out of every count once it passes.
+``P:callers:{host}``                ZSET, member = call uuid, score = the call's deadline (ms): the
+                                    per-host caller cap.
+``P:offers:{host}``                 LIST of call uuids not yet claimed, oldest first.
+``P:call:{host}:uuid``              HASH: offer, deadline, claim and terminal flags, candidate
+                                    counts; ``PEXPIREAT`` deadline. Its existence is what "the call
+                                    is live" means; deleting it forgets the call. A uuid under
+                                    another host names no key: the uuid → host binding is free.
+``P:call:{host}:uuid:a`` / ``:c``   STREAMs towards the answerer / the caller, ``PEXPIREAT``
+                                    deadline. Each is read from id 0 by its one reader, who deletes
+                                    it when done.
+``P:wake:{id}``                     LIST: a token pushed to interrupt this instance's blocking pop.
+==================================  ================================================================
 
-Flow. ``send_offer_init`` admits the caller (Lua: prune expired callers, cap, add, and read the
-answerer count), waits up to the offline delay for an answerer if there is none, then writes the
-call hash and pushes the uuid onto the host's offer list. Each instance runs **one** dispatcher
-that ``BLPOP``\\ s the offer lists of every host it has waiting ``recv_offer`` calls for (plus its
-wake list, pushed when that host set grows); ``BLPOP`` hands each uuid to exactly one instance, and
-a Lua claim on the call hash (exists, not withdrawn, not claimed, more than
-``close_to_expired_factor`` of its life left) makes the hand-over exclusive even if a uuid were
-pushed twice. All per-call writes are Lua scripts on the call's own keys (one hash slot, thanks
-to the ``{uuid}`` tag), so flags, caps and the stream append are atomic together. Readers
-``XREAD BLOCK`` their stream from where they left off, starting at 0: nothing written before a
-reader arrives is lost, which is why streams rather than pub/sub.
+Flow. ``send_offer_init`` is one Lua script on the host's keys: prune expired callers, check the
+cap, count the caller, and if answerers are present create the call and push its uuid onto the
+offer list (otherwise it polls the answerer count for up to the offline delay, then queues). Each
+instance runs **one** dispatcher that pops (``BLPOP``) from the offer lists of every host it has waiting
+``recv_offer`` calls for, plus its wake list (pushed when that host set grows). ``BLPOP`` hands
+each uuid to exactly one instance, and a Lua claim on the call hash (live, not claimed, more than
+``close_to_expired_factor`` of its life left) makes the hand-over exclusive. Every other per-call
+write is a Lua script too, on keys sharing the ``{host}`` tag, so flags, caps, candidate counts,
+stream appends and withdrawal from the offer list are atomic together. Readers ``XREAD BLOCK``
+their stream from where they left off, starting at 0: nothing written before a reader arrives is
+lost, which is why streams rather than pub/sub.
 
 Guarantees, and what they are not:
 
@@ -49,8 +51,11 @@ Guarantees, and what they are not:
 * **Redis down or stalled** → every operation fails within ``op_timeout`` (blocking reads within
   ``block_timeout + op_timeout``) with :class:`~signaling.errors.StoreUnavailableError`
   (UNAVAILABLE). Established peer connections never touch Redis.
-* Multi-key blocking pops span hash slots, so this runs against one Redis (or a primary), not a
-  Cluster; every script stays within one slot.
+* Each script stays within one hash slot, but the dispatcher's multi-key ``BLPOP`` spans
+  hosts, so this runs against one Redis (or a primary), not a Cluster.
+* Cost: a call to completion is about nine round trips (offer, claim, init, done, two reads,
+  two closes, the pop); each is ~0.1-0.3 ms of client CPU in redis-py, which bounds throughput
+  per instance far below the in-memory queue's (``scripts/bench_signaling.py``).
 """
 
 from __future__ import annotations
@@ -127,14 +132,27 @@ _ANSWERER_GONE = "answerer went away before finishing the exchange"
 
 # --- Lua: each script touches the keys of one hash slot only -----------------------------------------
 
-# KEYS: callers, answerers. ARGV: now_ms, max_callers, uuid, deadline_ms.
-# -> -1 over the caller cap, else the number of live answerers (the caller is then counted).
-_ADMIT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
-return redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf')
+# KEYS: callers, answerers, meta, offers. ARGV: mode, now_ms, max_callers, uuid, deadline_ms, sdp, trickle.
+# mode admit: -1 over the caller cap; else the caller is counted, and with answerers present the
+# call is created and queued (-> their number), without (-> 0) nothing more. mode queue: create
+# and queue (-> 1), for a caller admitted earlier. One round trip in the common case.
+_OFFER = """
+local now, deadline = tonumber(ARGV[2]), tonumber(ARGV[5])
+local present = 1
+if ARGV[1] == 'admit' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+  redis.call('ZADD', KEYS[1], deadline, ARGV[4])
+  if redis.call('PEXPIRETIME', KEYS[1]) < deadline then redis.call('PEXPIREAT', KEYS[1], deadline) end
+  present = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
+  if present == 0 then return 0 end
+end
+redis.call('HSET', KEYS[3], 'sdp', ARGV[6], 'trickle', ARGV[7], 'created', now, 'deadline', deadline,
+           'claimed', '0', 'caller_terminal', '0', 'answerer_terminal', '0', 'caller_cands', 0, 'answerer_cands', 0)
+redis.call('PEXPIREAT', KEYS[3], deadline)
+redis.call('RPUSH', KEYS[4], ARGV[4])
+if redis.call('PEXPIRETIME', KEYS[4]) < deadline then redis.call('PEXPIREAT', KEYS[4], deadline) end
+return present
 """
 
 # KEYS: answerers. ARGV: now_ms, max_answerers, member, expiry_ms. -> 1 added, 0 over the cap.
@@ -147,14 +165,14 @@ return 1
 """
 
 # KEYS: meta. ARGV: now_ms, close_to_expired_factor.
-# -> nil (gone, claimed, or nearly expired) or {host, sdp, trickle, deadline_ms}.
+# -> nil (gone, claimed, or nearly expired) or {sdp, trickle, deadline_ms}.
 _CLAIM = """
-local f = redis.call('HMGET', KEYS[1], 'host', 'sdp', 'trickle', 'created', 'deadline', 'claimed')
-if not f[1] or f[6] == '1' then return false end
-local created, deadline = tonumber(f[4]), tonumber(f[5])
+local f = redis.call('HMGET', KEYS[1], 'sdp', 'trickle', 'created', 'deadline', 'claimed')
+if not f[1] or f[5] == '1' then return false end
+local created, deadline = tonumber(f[3]), tonumber(f[4])
 if deadline - tonumber(ARGV[1]) <= tonumber(ARGV[2]) * (deadline - created) then return false end
 redis.call('HSET', KEYS[1], 'claimed', '1')
-return {f[1], f[2], f[3], f[5]}
+return {f[1], f[2], f[4]}
 """
 
 # KEYS: meta. -> 1 if the call is still live and now claimable again.
@@ -164,14 +182,16 @@ redis.call('HSET', KEYS[1], 'claimed', '0')
 return 1
 """
 
-# The caller's writes. KEYS: meta, to_answerer, to_caller. ARGV: host, kind, a, b, max_candidates.
-# kind cand (a = candidate JSON), done, error (a = code, b = message), close (a, b: the Call failed).
-# -> -1 no such live call, -2 over the candidate cap, 0 no-op, 1 done, 2 forgotten while unclaimed.
+# The caller's writes. KEYS: meta, to_answerer, to_caller, callers, offers. ARGV: uuid, kind, a, b,
+# max_candidates. kind cand (a = candidate JSON), done, error (a = code, b = message), close (a, b:
+# the Call failed; the caller also stops counting against the cap, and an unclaimed offer is withdrawn).
+# -> -1 no such live call, -2 over the candidate cap, 0 no-op, 1 done.
 _CALLER = """
-local m = redis.call('HMGET', KEYS[1], 'host', 'caller_terminal', 'caller_cands', 'deadline', 'claimed',
+local m = redis.call('HMGET', KEYS[1], 'deadline', 'caller_terminal', 'caller_cands', 'deadline', 'claimed',
                      'answerer_terminal')
 local kind = ARGV[2]
-if not m[1] or m[1] ~= ARGV[1] then
+if kind == 'close' then redis.call('ZREM', KEYS[4], ARGV[1]) end
+if not m[1] then
   if kind == 'close' then redis.call('DEL', KEYS[3]) return 0 end
   return -1
 end
@@ -206,8 +226,8 @@ elseif m[6] ~= '1' then
   redis.call('PEXPIREAT', KEYS[3], m[4])
 end
 redis.call('DEL', KEYS[1])
-if m[5] == '1' then return 1 end
-return 2
+if m[5] ~= '1' then redis.call('LREM', KEYS[5], 1, ARGV[1]) end
+return 1
 """
 
 # The answerer's writes. KEYS: meta, to_answerer, to_caller. ARGV: kind, a, b, max_candidates.
@@ -295,9 +315,11 @@ class _Keys:
     def offers(self, host: str) -> str:
         return f"{self.prefix}:offers:{{{host}}}"
 
-    def call(self, uuid: str) -> list[str]:
-        """meta, to_answerer, to_caller."""
-        meta = f"{self.prefix}:call:{{{uuid}}}"
+    def call(self, host: str, uuid: str) -> list[str]:
+        """meta, to_answerer, to_caller: tagged with the host, so that one script can also touch
+        the host's caller set and offer list (one hash slot). A uuid under another host names
+        no key at all: the uuid → host binding comes for free."""
+        meta = f"{self.prefix}:call:{{{host}}}:{uuid}"
         return [meta, meta + ":a", meta + ":c"]
 
 
@@ -397,7 +419,7 @@ class _RedisCallerExchange(CallerExchange):
         self._closed = False
 
     def answers(self) -> AsyncIterator[AnswererEvent]:
-        return _AnswerIterator(self._queue, self._queue._keys.call(self.uuid)[2])
+        return _AnswerIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[2])
 
     async def close(self, error: ErrorStatus | None) -> None:
         if self._closed:
@@ -420,7 +442,7 @@ class _RedisAnswererExchange(AnswererExchange):
         self._closed = False
 
     def caller_events(self) -> AsyncIterator[CallerEvent]:
-        return _CallerEventIterator(self._queue, self._queue._keys.call(self.uuid)[1])
+        return _CallerEventIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[1])
 
     async def respond(self, event: AnswererEvent) -> None:
         if isinstance(event, AnswerInit):
@@ -452,7 +474,9 @@ class _RedisAnswererExchange(AnswererExchange):
         queue = self._queue
         queue._check_open()
         result = await queue._op(
-            queue._answerer_script(keys=queue._keys.call(self.uuid), args=[kind, a, b, queue._max_candidates])
+            queue._answerer_script(
+                keys=queue._keys.call(self.host, self.uuid), args=[kind, a, b, queue._max_candidates]
+            )
         )
         if result == -1:
             raise InactiveOfferError(self.uuid)
@@ -500,7 +524,7 @@ class RedisCallQueue(CallQueue):
         self._presence_poll = presence_poll
         self.instance_id = uuid_mod.uuid4().hex[:16]
         self._keys = _Keys(prefix, self.instance_id)
-        self._admit_script = redis.register_script(_ADMIT)
+        self._offer_script = redis.register_script(_OFFER)
         self._enter_script = redis.register_script(_PRESENCE_ENTER)
         self._claim_script = redis.register_script(_CLAIM)
         self._unclaim_script = redis.register_script(_UNCLAIM)
@@ -589,45 +613,22 @@ class RedisCallQueue(CallQueue):
     async def send_offer_init(self, host: str, sdp: str, disable_trickle: bool, *, deadline: float) -> CallerExchange:
         self._check_open()
         uuid = str(uuid_mod.uuid4())
-        callers = self._keys.callers(host)
-        deadline_ms = _ms(deadline)
-        answerers = await self._op(
-            self._admit_script(
-                keys=[callers, self._keys.answerers(host)],
-                args=[_ms(time.time()), self._max_callers, uuid, deadline_ms],
-            )
-        )
+        keys = [self._keys.callers(host), self._keys.answerers(host), *self._keys.call(host, uuid)[:1]]
+        keys.append(self._keys.offers(host))
+        args: list[str | int] = ["admit", _ms(time.time()), self._max_callers, uuid, _ms(deadline), sdp]
+        args.append("1" if disable_trickle else "0")
+        answerers = await self._op(self._offer_script(keys=keys, args=args))
         if answerers == -1:
             raise TooManyCallersError(host)
-        try:
-            if not answerers:
+        if not answerers:
+            try:
                 await self._wait_for_presence(host, min(self._offline_delay, deadline - time.time()))
                 self._check_open()
-            meta, _, _ = self._keys.call(uuid)
-            now_ms = _ms(time.time())
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hset(
-                    meta,
-                    mapping={
-                        "host": host,
-                        "sdp": sdp,
-                        "trickle": "1" if disable_trickle else "0",
-                        "created": now_ms,
-                        "deadline": deadline_ms,
-                        "claimed": "0",
-                        "caller_terminal": "0",
-                        "answerer_terminal": "0",
-                        "caller_cands": 0,
-                        "answerer_cands": 0,
-                    },
-                )
-                pipe.pexpireat(meta, deadline_ms)
-                pipe.rpush(self._keys.offers(host), uuid)
-                pipe.pexpireat(self._keys.offers(host), deadline_ms)
-                await self._op(pipe.execute())
-        except BaseException:
-            await self._quietly(self._redis.zrem(callers, uuid))
-            raise
+                args[:2] = ["queue", _ms(time.time())]
+                await self._op(self._offer_script(keys=keys, args=args))
+            except BaseException:
+                await self._quietly(self._redis.zrem(keys[0], uuid))
+                raise
         logger.debug("call(%s) queued for host %r", uuid, host)
         return _RedisCallerExchange(self, uuid, host, deadline)
 
@@ -640,9 +641,7 @@ class RedisCallQueue(CallQueue):
         await self._caller_write(host, uuid, "done")
 
     async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus) -> None:
-        result = await self._caller_write(host, uuid, "error", str(error.code.value), error.message)
-        if result == 2:
-            await self._quietly(self._redis.lrem(self._keys.offers(host), 1, uuid))
+        await self._caller_write(host, uuid, "error", str(error.code.value), error.message)
 
     # --- answerer side ----------------------------------------------------------------------------------
 
@@ -723,7 +722,7 @@ class RedisCallQueue(CallQueue):
                             pipe.zrem(self._keys.answerers(host), member)
                     for exchange in self._answering:
                         await self._answerer_script(
-                            keys=self._keys.call(exchange.uuid),
+                            keys=self._keys.call(exchange.host, exchange.uuid),
                             args=["fail", str(closed.code.value), closed.message, self._max_candidates],
                             client=pipe,
                         )
@@ -744,7 +743,7 @@ class RedisCallQueue(CallQueue):
         async for key in self._redis.scan_iter(match=f"{prefix}:*", count=1000):
             kind, _, rest = key[len(prefix) + 1 :].partition(":")
             name = rest[1:-1] if rest.startswith("{") and rest.endswith("}") else None
-            if kind == "call" and name is not None:
+            if kind == "call" and ":" not in rest.rpartition("}:")[2]:  # the hash, not a stream
                 calls += 1
             elif kind == "offers":
                 pending += await self._op(self._redis.llen(key))
@@ -797,33 +796,26 @@ class RedisCallQueue(CallQueue):
 
     async def _caller_write(self, host: str, uuid: str, kind: str, a: str = "", b: str = "") -> int:
         self._check_open()
-        result: int = await self._op(
-            self._caller_script(keys=self._keys.call(uuid), args=[host, kind, a, b, self._max_candidates])
-        )
+        keys = [*self._keys.call(host, uuid), self._keys.callers(host), self._keys.offers(host)]
+        result: int = await self._op(self._caller_script(keys=keys, args=[uuid, kind, a, b, self._max_candidates]))
         if result == -1:
             raise InactiveOfferError(uuid)
         return result
 
     async def _caller_closed(self, caller: _RedisCallerExchange, error: ErrorStatus | None) -> None:
-        logger.debug("call(%s): caller closed (%s)", caller.uuid, error)
         if self.closed:
             return
         keys = self._keys
         if error is None:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.zrem(keys.callers(caller.host), caller.uuid)
-                pipe.delete(keys.call(caller.uuid)[2])  # this caller was its only reader
+                pipe.delete(keys.call(caller.host, caller.uuid)[2])  # this caller was its only reader
                 await self._quietly(pipe.execute())
             return
         try:
-            result = await self._caller_write(caller.host, caller.uuid, "close", str(error.code.value), error.message)
-        except (InactiveOfferError, StoreUnavailableError, QueueClosedError):
-            result = 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(keys.callers(caller.host), caller.uuid)
-            if result == 2:  # withdrawn before any answerer claimed it
-                pipe.lrem(keys.offers(caller.host), 1, caller.uuid)
-            await self._quietly(pipe.execute())
+            await self._caller_write(caller.host, caller.uuid, "close", str(error.code.value), error.message)
+        except (StoreUnavailableError, QueueClosedError) as exc:
+            logger.debug("call(%s): close not recorded: %s", caller.uuid, exc)
 
     async def _wait_for_presence(self, host: str, timeout: float) -> None:
         """Poll the answerer count until one shows up; NOT_FOUND once ``timeout`` has passed."""
@@ -935,13 +927,13 @@ class RedisCallQueue(CallQueue):
         if self._local_waiter(host) is None:  # every waiter left while we were popping
             await self._op(self._redis.lpush(key, uuid))
             return
-        meta = self._keys.call(uuid)[0]
+        meta = self._keys.call(host, uuid)[0]
         claimed = await self._op(self._claim_script(keys=[meta], args=[_ms(time.time()), self._close_to_expired]))
         if claimed is None:
             logger.debug("call(%s) withdrawn or too close to its deadline: dropped", uuid)
             return
-        call_host, sdp, trickle, deadline_ms = claimed
-        exchange = _RedisAnswererExchange(self, uuid, call_host, sdp, trickle == "1", int(deadline_ms) / 1000)
+        sdp, trickle, deadline_ms = claimed
+        exchange = _RedisAnswererExchange(self, uuid, host, sdp, trickle == "1", int(deadline_ms) / 1000)
         waiter = self._local_waiter(host)
         if waiter is None:
             await self._requeue(exchange)
@@ -960,7 +952,7 @@ class RedisCallQueue(CallQueue):
 
     async def _requeue(self, exchange: _RedisAnswererExchange) -> None:
         try:
-            if await self._op(self._unclaim_script(keys=[self._keys.call(exchange.uuid)[0]])):
+            if await self._op(self._unclaim_script(keys=[self._keys.call(exchange.host, exchange.uuid)[0]])):
                 await self._op(self._redis.lpush(self._keys.offers(exchange.host), exchange.uuid))
         except (StoreUnavailableError, QueueClosedError) as exc:
             logger.warning("call(%s) lost while handing it back: %s", exchange.uuid, exc.message)
