@@ -8,10 +8,11 @@ import logging
 
 from .answerer import Answerer, AnswererStats, Offer, OfferHandler, SendAnswer, SendCandidate
 from .config import IceServer, WebRTCConfig
-from .errors import ErrorStatus, SignalingError
+from .errors import ErrorStatus, SignalingError, StoreUnavailableError
 from .internal import internal_answerer
 from .memory_queue import MemoryCallQueue
 from .queue import AnswererExchange, CallerExchange, CallQueue
+from .redis_queue import RedisCallQueue
 from .sdp import (
     IceCandidate,
     SessionDescription,
@@ -38,11 +39,13 @@ __all__ = [
     "MemoryCallQueue",
     "Offer",
     "OfferHandler",
+    "RedisCallQueue",
     "SendAnswer",
     "SendCandidate",
     "SessionDescription",
     "SignalingError",
     "SignalingService",
+    "StoreUnavailableError",
     "WebRTCConfig",
     "candidate_from_init",
     "candidate_from_proto",
