@@ -175,10 +175,16 @@ redis.call('HSET', KEYS[1], 'claimed', '1')
 return {f[1], f[2], f[4]}
 """
 
-# KEYS: meta. -> 1 if the call is still live and now claimable again.
-_UNCLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'claimed', '0')
+# KEYS: meta, offers. ARGV: uuid, unclaim (1/0). Put a popped offer back at the head of its list,
+# claimable again, if the call is still live. The list gets (at least) the call's expiry: a list
+# emptied by the pop no longer exists, and LPUSH alone would recreate it without a TTL.
+# -> 1 requeued, 0 the call is gone.
+_REQUEUE = """
+local expiry = redis.call('PEXPIRETIME', KEYS[1])
+if expiry < 0 then return 0 end
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'claimed', '0') end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+if redis.call('PEXPIRETIME', KEYS[2]) < expiry then redis.call('PEXPIREAT', KEYS[2], expiry) end
 return 1
 """
 
@@ -527,7 +533,7 @@ class RedisCallQueue(CallQueue):
         self._offer_script = redis.register_script(_OFFER)
         self._enter_script = redis.register_script(_PRESENCE_ENTER)
         self._claim_script = redis.register_script(_CLAIM)
-        self._unclaim_script = redis.register_script(_UNCLAIM)
+        self._requeue_script = redis.register_script(_REQUEUE)
         self._caller_script = redis.register_script(_CALLER)
         self._answerer_script = redis.register_script(_ANSWERER)
         self._member_ids = itertools.count()
@@ -712,6 +718,9 @@ class RedisCallQueue(CallQueue):
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=self._op_timeout * 2)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.warning("%s ended with %r", task.get_name(), task.exception())
         # Our answerers leave now rather than when their scores pass; our calls' callers are told.
         closed = ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message)
         with contextlib.suppress(Exception):
@@ -857,6 +866,8 @@ class RedisCallQueue(CallQueue):
             await asyncio.sleep(self.refresh_interval)
             try:
                 await self._refresh()
+            except QueueClosedError:
+                return
             except StoreUnavailableError as exc:
                 if self._store_healthy:
                     logger.warning("cannot refresh presence: %s", exc.message)
@@ -918,14 +929,20 @@ class RedisCallQueue(CallQueue):
                     continue
                 key, uuid = item
                 await self._hand_over(by_key[key], key, uuid)
+            except QueueClosedError:
+                return
             except StoreUnavailableError as exc:
                 logger.warning("offer dispatch paused: %s", exc.message)
+                self._popping = frozenset()
+                await asyncio.sleep(DISPATCH_RETRY)
+            except Exception:  # a bug here must not silently stop every answerer of this instance
+                logger.exception("offer dispatch failed; retrying")
                 self._popping = frozenset()
                 await asyncio.sleep(DISPATCH_RETRY)
 
     async def _hand_over(self, host: str, key: str, uuid: str) -> None:
         if self._local_waiter(host) is None:  # every waiter left while we were popping
-            await self._op(self._redis.lpush(key, uuid))
+            await self._op(self._requeue_script(keys=[self._keys.call(host, uuid)[0], key], args=[uuid, "0"]))
             return
         meta = self._keys.call(host, uuid)[0]
         claimed = await self._op(self._claim_script(keys=[meta], args=[_ms(time.time()), self._close_to_expired]))
@@ -952,7 +969,7 @@ class RedisCallQueue(CallQueue):
 
     async def _requeue(self, exchange: _RedisAnswererExchange) -> None:
         try:
-            if await self._op(self._unclaim_script(keys=[self._keys.call(exchange.host, exchange.uuid)[0]])):
-                await self._op(self._redis.lpush(self._keys.offers(exchange.host), exchange.uuid))
+            keys = [self._keys.call(exchange.host, exchange.uuid)[0], self._keys.offers(exchange.host)]
+            await self._op(self._requeue_script(keys=keys, args=[exchange.uuid, "1"]))
         except (StoreUnavailableError, QueueClosedError) as exc:
             logger.warning("call(%s) lost while handing it back: %s", exchange.uuid, exc.message)

@@ -233,3 +233,29 @@ async def test_connect_to_a_dead_redis_is_unavailable(private_redis: RedisServer
     with pytest.raises(StoreUnavailableError) as err:
         await RedisCallQueue.connect(url, op_timeout=0.3)
     assert err.value.status is Status.UNAVAILABLE
+
+
+async def test_popped_offers_go_back_claimable_and_with_a_ttl(redis: RedisServer, queues: list[RedisCallQueue]) -> None:
+    """The two hand-backs of the dispatcher: an offer popped after its host's last waiter left,
+    and a claimed offer whose waiter was cancelled in the moment it was handed over."""
+    a, b = queues
+    offers = f"sig:offers:{{{HOST}}}"
+    async with a.answerer_presence([HOST]), b.answerer_presence([HOST]):
+        caller = await a.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 5)
+        assert command(redis.port, "LPOP", offers) == caller.uuid.encode()  # popped; no waiter to take it
+        assert command(redis.port, "EXISTS", offers) == b":0"
+        await b._hand_over(HOST, offers, caller.uuid)
+        assert command(redis.port, "LINDEX", offers, "0") == caller.uuid.encode()
+        assert 0 < int(command(redis.port, "PTTL", offers)[1:]) <= 5000  # not a list without a TTL
+
+        exchange = await asyncio.wait_for(b.recv_offer([HOST]), 2)
+        assert exchange.uuid == caller.uuid
+        b._redispatch(exchange)  # no other waiter on b: back to Redis, unclaimed
+        again = await asyncio.wait_for(a.recv_offer([HOST]), 2)
+        assert again.uuid == caller.uuid
+        await again.respond(AnswerInit("answer"))
+        await again.done()
+        assert [event async for event in caller.answers()] == [AnswerInit("answer")]
+        await again.close()
+        await caller.close(None)
+    assert (await a.stats()).calls == 0
