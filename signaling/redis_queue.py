@@ -203,7 +203,10 @@ if not m[1] then
 end
 if m[2] == '1' then
   if kind == 'cand' then return -1 end
-  if kind == 'close' then redis.call('DEL', KEYS[1], KEYS[3]) end
+  if kind == 'close' then
+    redis.call('DEL', KEYS[1], KEYS[3])
+    if m[5] ~= '1' then redis.call('LREM', KEYS[5], 1, ARGV[1]) end
+  end
   return 0
 end
 if kind == 'cand' then
@@ -431,6 +434,7 @@ class _RedisCallerExchange(CallerExchange):
         if self._closed:
             return
         self._closed = True
+        self._queue._calling.discard(self)
         await self._queue._caller_closed(self, error)
 
 
@@ -543,7 +547,9 @@ class RedisCallQueue(CallQueue):
         #: hosts the dispatcher's current blocking pop covers.
         self._popping: frozenset[str] = frozenset()
         self._waiters_changed = asyncio.Event()
+        #: this instance's open exchanges, whose other ends are told when it closes.
         self._answering: set[_RedisAnswererExchange] = set()
+        self._calling: set[_RedisCallerExchange] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._store_healthy = True
         self.closed = False
@@ -636,7 +642,9 @@ class RedisCallQueue(CallQueue):
                 await self._quietly(self._redis.zrem(keys[0], uuid))
                 raise
         logger.debug("call(%s) queued for host %r", uuid, host)
-        return _RedisCallerExchange(self, uuid, host, deadline)
+        caller = _RedisCallerExchange(self, uuid, host, deadline)
+        self._calling.add(caller)
+        return caller
 
     async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate) -> None:
         result = await self._caller_write(host, uuid, "cand", _candidate_json(candidate))
@@ -735,10 +743,17 @@ class RedisCallQueue(CallQueue):
                             args=["fail", str(closed.code.value), closed.message, self._max_candidates],
                             client=pipe,
                         )
+                    for caller in self._calling:
+                        keys = self._keys.call(caller.host, caller.uuid)
+                        keys += [self._keys.callers(caller.host), self._keys.offers(caller.host)]
+                        args: list[str | int] = [caller.uuid, "close", str(closed.code.value), closed.message]
+                        args.append(self._max_candidates)
+                        await self._caller_script(keys=keys, args=args, client=pipe)
                     pipe.delete(self._keys.instance, self._keys.wake)
                     await pipe.execute()
         self._presence.clear()
         self._answering.clear()
+        self._calling.clear()
         await self._redis.aclose()
         await self._blocking.aclose()
 

@@ -204,3 +204,16 @@ async def test_close_wakes_everyone(setup: QueueSetup) -> None:
         assert isinstance(answers[-1], AnswerFailed)
     with pytest.raises(QueueClosedError):
         await b.send_offer_init(HOST, OFFER_B64, False, deadline=deadline())
+
+
+async def test_closing_the_callers_queue_fails_its_calls_for_the_answerer(setup: QueueSetup) -> None:
+    a, b = setup.caller, setup.answerer
+    async with b.answerer_presence([HOST]):
+        caller = await a.send_offer_init(HOST, OFFER_B64, False, deadline=deadline())
+        exchange = await b.recv_offer([HOST])
+        await a.close()  # the callers' instance
+        events = [e async for e in exchange.caller_events()]
+        assert len(events) == 1 and isinstance(events[0], CallerFailed)
+        assert events[0].error.code is Status.UNAVAILABLE
+        await exchange.close()
+        await caller.close(None)
