@@ -2,7 +2,7 @@
 
 Each gRPC service object contributes its ``__mapping__()``; :class:`HandlerTable` wraps every
 handler once so that, whichever transport delivers the call (HTTP/2, gRPC-web, a WebRTC data
-channel), it runs with the same operation tracking, session checks and error mapping.
+channel), it runs with the same authentication, operation tracking, session checks and error mapping.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from google.protobuf.message import DecodeError
 from grpclib import GRPCError, Status
 from grpclib.const import Handler
 from grpclib.server import Stream
+
+from signaling.auth import Principal, RequestAuthorizer, current_principal
+from signaling.errors import SignalingError
 
 from .errors import PeerError
 from .gen.viam.common.v1 import common_pb2
@@ -76,6 +79,12 @@ def _raised_by_grpclib(exc: BaseException) -> bool:
     return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("grpclib.")
 
 
+def carried_principal(stream: Any) -> Principal | None:
+    """The principal a transport vouches for: a WebRTC session's ``RemotePeer.principal``."""
+    principal = getattr(getattr(stream, "peer", None), "principal", None)
+    return principal if isinstance(principal, Principal) else None
+
+
 def _first(metadata: Any, key: str) -> str | None:
     if metadata is None:
         return None
@@ -84,7 +93,12 @@ def _first(metadata: Any, key: str) -> str | None:
 
 
 class HandlerTable:
-    """``method path → Handler``, shared by every transport; servable by grpclib as is."""
+    """``method path → Handler``, shared by every transport; servable by grpclib as is.
+
+    Set :attr:`auth` to require authentication on every method but ``Authenticate``: a rejected
+    call ends with UNAUTHENTICATED or PERMISSION_DENIED before its handler runs, and an accepted
+    one runs with its principal in :data:`signaling.auth.current_principal`.
+    """
 
     def __init__(
         self,
@@ -96,6 +110,8 @@ class HandlerTable:
         self.operations = operations
         self.sessions = sessions
         self.stats = CallStats()
+        #: ``None``: no authentication (every caller is trusted, as on a LAN).
+        self.auth: RequestAuthorizer | None = None
         self._mapping: dict[str, Handler] = {}
         self.add(services)
 
@@ -120,44 +136,64 @@ class HandlerTable:
 
     def _wrap(self, path: str, func: HandlerFunc, request_type: Any) -> HandlerFunc:
         monitored = is_safety_monitored(path)
-        operations, sessions, stats = self.operations, self.sessions, self.stats
+        stats = self.stats
+        exempt = RequestAuthorizer.exempt(path)
 
         async def handle(stream: Stream[Any, Any]) -> None:
             stats.count(path, transport_of(stream))
-            session_id = _first(stream.metadata, SESSION_METADATA_KEY) or ""
-            if session_id:
+            auth = self.auth
+            if auth is not None and not exempt:
                 try:
-                    sessions.get(session_id)
-                except PeerError as exc:
+                    principal = auth.authorize(path, stream.metadata, carried_principal(stream))
+                except SignalingError as exc:
+                    logger.info("%s refused (%s): %s", path, exc.status.name, exc.message)
                     raise exc.grpc_error() from None
-            with operations.track(path, stream.metadata, session_id=session_id) as op:  # type: ignore[arg-type]
-                if monitored and session_id:
-                    op.on_resource = lambda name: sessions.associate(session_id, name)
+                reset = current_principal.set(principal)
                 try:
-                    await func(stream)
-                except GRPCError:
-                    raise
-                except PeerError as exc:
-                    raise exc.grpc_error() from None
-                except DecodeError as exc:
-                    raise GRPCError(Status.INVALID_ARGUMENT,
-                                    f"malformed {request_type.DESCRIPTOR.full_name}: {exc}") from None
-                except NotImplementedError as exc:
-                    raise GRPCError(Status.UNIMPLEMENTED, str(exc) or f"{path} is not implemented") from None
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if op.cancel_requested and task is not None and task.uncancel() == 0:
-                        raise GRPCError(Status.CANCELLED, f"operation {op.id} was cancelled") from None
-                    raise
-                except (AssertionError, struct.error) as exc:
-                    if not _raised_by_grpclib(exc):
-                        logger.exception("%s failed", path)
-                        raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
-                    raise GRPCError(Status.INTERNAL, f"malformed gRPC frame: {exc}") from None
-                except Exception as exc:
-                    logger.exception("%s failed", path)
-                    raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
+                    await self._run(path, func, request_type, monitored, stream)
+                finally:
+                    current_principal.reset(reset)
+            else:
+                await self._run(path, func, request_type, monitored, stream)
 
         handle.__name__ = func.__name__
         handle.__qualname__ = getattr(func, "__qualname__", func.__name__)
         return handle
+
+    async def _run(
+        self, path: str, func: HandlerFunc, request_type: Any, monitored: bool, stream: Stream[Any, Any]
+    ) -> None:
+        operations, sessions = self.operations, self.sessions
+        session_id = _first(stream.metadata, SESSION_METADATA_KEY) or ""
+        if session_id:
+            try:
+                sessions.get(session_id)
+            except PeerError as exc:
+                raise exc.grpc_error() from None
+        with operations.track(path, stream.metadata, session_id=session_id) as op:  # type: ignore[arg-type]
+            if monitored and session_id:
+                op.on_resource = lambda name: sessions.associate(session_id, name)
+            try:
+                await func(stream)
+            except GRPCError:
+                raise
+            except PeerError as exc:
+                raise exc.grpc_error() from None
+            except DecodeError as exc:
+                raise GRPCError(Status.INVALID_ARGUMENT,
+                                f"malformed {request_type.DESCRIPTOR.full_name}: {exc}") from None
+            except NotImplementedError as exc:
+                raise GRPCError(Status.UNIMPLEMENTED, str(exc) or f"{path} is not implemented") from None
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if op.cancel_requested and task is not None and task.uncancel() == 0:
+                    raise GRPCError(Status.CANCELLED, f"operation {op.id} was cancelled") from None
+                raise
+            except (AssertionError, struct.error) as exc:
+                if not _raised_by_grpclib(exc):
+                    logger.exception("%s failed", path)
+                    raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
+                raise GRPCError(Status.INTERNAL, f"malformed gRPC frame: {exc}") from None
+            except Exception as exc:
+                logger.exception("%s failed", path)
+                raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None

@@ -78,6 +78,9 @@ class Offer:
     deadline: float
     #: the hosts this answerer registered for (the call was made to one of them).
     hosts: tuple[str, ...]
+    #: the caller's auth entity as the signaling server vouches for it (``""``: no auth);
+    #: the connection's calls run as this principal (``caller_auth_entity``).
+    caller: str = ""
 
     def time_left(self) -> float:
         return max(0.0, self.deadline - time.time())
@@ -362,7 +365,8 @@ class Answerer:
         deadline = init.deadline.ToNanoseconds() / 1e9 if init.HasField("deadline") else now + self._default_deadline
         deadline = max(deadline, now + self._min_deadline)
         sdp = decode_sdp(init.sdp, expect_type="offer")
-        return Offer(request.uuid, sdp, WebRTCConfig.from_proto(init.optional_config), deadline, self.hosts)
+        config = WebRTCConfig.from_proto(init.optional_config)
+        return Offer(request.uuid, sdp, config, deadline, self.hosts, init.caller_auth_entity)
 
     async def _answer(self, stream: ClientStream, sender: LockedSender[pb.AnswerResponse], offer: Offer) -> None:
         """Run the handler and the caller-update reader side by side until one decides the call."""

@@ -5,8 +5,10 @@ Call queues an offer and streams the answerer's init and candidates back; CallUp
 caller's candidates, done or error into the call; Answer claims one call for an answerer and
 relays it (:mod:`signaling.relay`). Every wait is bounded by the offer deadline except an idle
 answerer's wait for a call, which lasts as long as its stream (heartbeats find dead answerers).
-``authorization`` is never read: this server does not authenticate, and the Rust dialer's fake
-``Basic`` header must pass (§10).
+``authorization`` is never read here: when auth is configured, the handler table checks it first
+(:mod:`signaling.auth`) and leaves the caller's principal in ``current_principal``; each call is
+bound to that principal's entity, so a CallUpdate from anyone else finds no such call (NOT_FOUND).
+Without auth the Rust dialer's fake ``Basic`` header must pass (§10).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 from grpclib import Status
 
 from ._tasks import bounded, cancel_and_wait
+from .auth import current_principal
 from .config import WebRTCConfig
 from .const import CLEANUP_TIMEOUT, HEARTBEAT_INTERVAL, OFFER_DEADLINE
 from .errors import (
@@ -55,6 +58,11 @@ def _grpc_errors() -> Iterator[None]:
         yield
     except SignalingError as exc:
         raise exc.grpc_error() from exc
+
+
+def _caller_entity() -> str:
+    principal = current_principal.get()
+    return principal.entity if principal is not None else ""
 
 
 @dataclass(slots=True)
@@ -130,7 +138,7 @@ class SignalingService(SignalingServiceBase):
             try:
                 async with asyncio.timeout(self._offer_deadline):
                     caller = await self._queue.send_offer_init(
-                        host, request.sdp, request.disable_trickle, deadline=deadline
+                        host, request.sdp, request.disable_trickle, deadline=deadline, caller=_caller_entity()
                     )
                     logger.info("call(%s): offer for host %r", caller.uuid, host)
                     await self._relay_answers(stream, caller, progress)
@@ -189,14 +197,16 @@ class SignalingService(SignalingServiceBase):
 
     async def _call_update(self, host: str, request: pb.CallUpdateRequest) -> None:
         stage = request.WhichOneof("update")
+        caller = _caller_entity()
         if stage == "candidate":
-            await self._queue.send_offer_update(host, request.uuid, candidate_from_proto(request.candidate))
+            candidate = candidate_from_proto(request.candidate)
+            await self._queue.send_offer_update(host, request.uuid, candidate, caller=caller)
         elif stage == "done":
-            await self._queue.send_offer_done(host, request.uuid)
+            await self._queue.send_offer_done(host, request.uuid, caller=caller)
         elif stage == "error":
             error = ErrorStatus.from_proto(request.error)
             logger.info("call(%s): caller reports %s: %s", request.uuid, error.code.name, error.message)
-            await self._queue.send_offer_error(host, request.uuid, error)
+            await self._queue.send_offer_error(host, request.uuid, error, caller=caller)
         else:
             raise SignalingError("CallUpdateRequest has no update stage", status=Status.INVALID_ARGUMENT)
 

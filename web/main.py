@@ -15,10 +15,11 @@ import peer.components
 import peer.services  # noqa: F401
 from peer.errors import ValidationError
 from peer.resource.build import build_resources
+from signaling.auth import ApiKey
 
 from .config import ConfigError, RobotConfig, builtin_config, load_config
 from .cors import Origin, parse_origin
-from .robot import Robot
+from .robot import Robot, robot_authenticator
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="import a Python module first (it may register custom APIs and models); repeatable")
     serve.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                        help="event loop: uvloop when installed (auto), or force one")
+    serve.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET", type=_api_key,
+                       help="require authentication; callers authenticate with this API key (viam-sdk: "
+                       "auth_entity=ID, Credentials(type='api-key', payload=SECRET)); repeatable, adds to "
+                       "the config's auth section")
     serve.add_argument("--check", action="store_true", help="validate the config, build nothing, exit")
     return parser
 
@@ -51,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
 def _origin(value: str) -> Origin:
     try:
         return parse_origin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _api_key(value: str) -> ApiKey:
+    try:
+        return ApiKey.parse(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -65,7 +77,9 @@ def _bind(args: argparse.Namespace, config: RobotConfig) -> tuple[str, int]:
 
 async def _serve(args: argparse.Namespace, config: RobotConfig) -> None:
     resources = await build_resources(config.resources)
-    robot = Robot(resources, allowed_origins=args.allow_origin)
+    api_keys = list({key.id: key for key in [*config.auth.api_keys, *args.api_key]}.values())  # the CLI wins
+    auth = robot_authenticator(api_keys) if api_keys else None
+    robot = Robot(resources, allowed_origins=args.allow_origin, auth=auth)
     host, port = _bind(args, config)
     if args.unix and args.port is None and args.host is None:
         await robot.serve(unix=args.unix, port=None)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from peer.server import Server
 from peer.signals import stop_on_signals
 from peer.stream import StreamService
 from peer.webrtc import OfferAnswerer, PeerSessions, set_udp_receive_buffer
+from signaling.auth import ApiKey, Authenticator, AuthService, RequestAuthorizer
 from signaling.config import WebRTCConfig
 from signaling.internal import internal_answerer
 from signaling.service import SignalingService
@@ -41,6 +43,11 @@ SELF_HOST = "peerbot-self"
 ANSWER_WORKERS = 4
 
 
+def robot_authenticator(api_keys: Iterable[ApiKey], **options: Any) -> Authenticator:
+    """The authenticator ``peerbot serve`` uses: its tokens are valid on this robot only."""
+    return Authenticator(api_keys, hosts=[SELF_HOST], **options)
+
+
 class Robot:
     """Everything ``peerbot serve`` runs; ``start`` then ``close`` (or ``serve`` until a signal)."""
 
@@ -50,6 +57,7 @@ class Robot:
         *,
         allowed_origins: Iterable[str | Origin] = (),
         webrtc_config: WebRTCConfig | None = None,
+        auth: Authenticator | None = None,
         first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
         close_grace: float = CLOSE_GRACE_S,
     ) -> None:
@@ -59,6 +67,13 @@ class Robot:
         # Signaling joins the one handler table, so it is served on every transport (h2c, gRPC-web).
         self.signaling = SignalingService(config=webrtc_config, route_host=lambda host: SELF_HOST)
         self.server.handlers.add([self.signaling])
+        # Auth (optional): required on every method of every transport but Authenticate. Every
+        # host a caller names means this robot, so tokens are for SELF_HOST (see robot_authenticator).
+        self.auth = auth
+        if auth is not None:
+            authorizer = RequestAuthorizer(auth, host=SELF_HOST, route_host=lambda host: SELF_HOST)
+            self.server.handlers.add([AuthService(authorizer)])
+            self.server.handlers.auth = authorizer
         # Live video: AddStream renegotiates the caller's peer connection (WebRTC callers only).
         self.streams = StreamService(self.server.manager)
         self.server.handlers.add([self.streams])

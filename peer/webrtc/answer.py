@@ -31,6 +31,7 @@ from grpclib.const import Handler
 
 from peer.tunnel import Servable
 from signaling.answerer import Offer, SendAnswer, SendCandidate
+from signaling.auth import principal_from_offer
 from signaling.errors import SignalingError
 from signaling.sdp import IceCandidate
 
@@ -75,6 +76,7 @@ class OfferAnswerer:
             tag=tag,
             registry=self.sessions,
             tunnel_options=self._tunnel_options,
+            principal=principal_from_offer(offer.caller),
         )
         ready = False
         try:
