@@ -95,9 +95,11 @@ def _first(metadata: Any, key: str) -> str | None:
 class HandlerTable:
     """``method path → Handler``, shared by every transport; servable by grpclib as is.
 
-    Set :attr:`auth` to require authentication on every method but ``Authenticate``: a rejected
-    call ends with UNAUTHENTICATED or PERMISSION_DENIED before its handler runs, and an accepted
-    one runs with its principal in :data:`signaling.auth.current_principal`.
+    Set :attr:`auth` to require authentication on every method but ``Authenticate``: a refused
+    call ends with UNAUTHENTICATED or PERMISSION_DENIED before its handler runs. With auth on,
+    every call first sets :data:`signaling.auth.current_principal` to whom it runs as (``None``
+    for Authenticate); it is never reset, because the next call on the same task overwrites it
+    before any handler code runs.
     """
 
     def __init__(
@@ -136,64 +138,53 @@ class HandlerTable:
 
     def _wrap(self, path: str, func: HandlerFunc, request_type: Any) -> HandlerFunc:
         monitored = is_safety_monitored(path)
-        stats = self.stats
+        operations, sessions, stats = self.operations, self.sessions, self.stats
         exempt = RequestAuthorizer.exempt(path)
 
         async def handle(stream: Stream[Any, Any]) -> None:
             stats.count(path, transport_of(stream))
             auth = self.auth
-            if auth is not None and not exempt:
+            if auth is not None:
                 try:
-                    principal = auth.authorize(path, stream.metadata, carried_principal(stream))
+                    principal = None if exempt else auth.authorize(path, stream.metadata, carried_principal(stream))
                 except SignalingError as exc:
                     logger.info("%s refused (%s): %s", path, exc.status.name, exc.message)
                     raise exc.grpc_error() from None
-                reset = current_principal.set(principal)
+                current_principal.set(principal)
+            session_id = _first(stream.metadata, SESSION_METADATA_KEY) or ""
+            if session_id:
                 try:
-                    await self._run(path, func, request_type, monitored, stream)
-                finally:
-                    current_principal.reset(reset)
-            else:
-                await self._run(path, func, request_type, monitored, stream)
+                    sessions.get(session_id)
+                except PeerError as exc:
+                    raise exc.grpc_error() from None
+            with operations.track(path, stream.metadata, session_id=session_id) as op:  # type: ignore[arg-type]
+                if monitored and session_id:
+                    op.on_resource = lambda name: sessions.associate(session_id, name)
+                try:
+                    await func(stream)
+                except GRPCError:
+                    raise
+                except PeerError as exc:
+                    raise exc.grpc_error() from None
+                except DecodeError as exc:
+                    raise GRPCError(Status.INVALID_ARGUMENT,
+                                    f"malformed {request_type.DESCRIPTOR.full_name}: {exc}") from None
+                except NotImplementedError as exc:
+                    raise GRPCError(Status.UNIMPLEMENTED, str(exc) or f"{path} is not implemented") from None
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if op.cancel_requested and task is not None and task.uncancel() == 0:
+                        raise GRPCError(Status.CANCELLED, f"operation {op.id} was cancelled") from None
+                    raise
+                except (AssertionError, struct.error) as exc:
+                    if not _raised_by_grpclib(exc):
+                        logger.exception("%s failed", path)
+                        raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
+                    raise GRPCError(Status.INTERNAL, f"malformed gRPC frame: {exc}") from None
+                except Exception as exc:
+                    logger.exception("%s failed", path)
+                    raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
 
         handle.__name__ = func.__name__
         handle.__qualname__ = getattr(func, "__qualname__", func.__name__)
         return handle
-
-    async def _run(
-        self, path: str, func: HandlerFunc, request_type: Any, monitored: bool, stream: Stream[Any, Any]
-    ) -> None:
-        operations, sessions = self.operations, self.sessions
-        session_id = _first(stream.metadata, SESSION_METADATA_KEY) or ""
-        if session_id:
-            try:
-                sessions.get(session_id)
-            except PeerError as exc:
-                raise exc.grpc_error() from None
-        with operations.track(path, stream.metadata, session_id=session_id) as op:  # type: ignore[arg-type]
-            if monitored and session_id:
-                op.on_resource = lambda name: sessions.associate(session_id, name)
-            try:
-                await func(stream)
-            except GRPCError:
-                raise
-            except PeerError as exc:
-                raise exc.grpc_error() from None
-            except DecodeError as exc:
-                raise GRPCError(Status.INVALID_ARGUMENT,
-                                f"malformed {request_type.DESCRIPTOR.full_name}: {exc}") from None
-            except NotImplementedError as exc:
-                raise GRPCError(Status.UNIMPLEMENTED, str(exc) or f"{path} is not implemented") from None
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if op.cancel_requested and task is not None and task.uncancel() == 0:
-                    raise GRPCError(Status.CANCELLED, f"operation {op.id} was cancelled") from None
-                raise
-            except (AssertionError, struct.error) as exc:
-                if not _raised_by_grpclib(exc):
-                    logger.exception("%s failed", path)
-                    raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
-                raise GRPCError(Status.INTERNAL, f"malformed gRPC frame: {exc}") from None
-            except Exception as exc:
-                logger.exception("%s failed", path)
-                raise GRPCError(Status.UNKNOWN, f"{type(exc).__name__}: {exc}") from None
