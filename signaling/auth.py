@@ -291,10 +291,16 @@ class RequestAuthorizer:
         return principal
 
     def _target_hosts(self, path: str, metadata: MetadataLike) -> tuple[str, ...]:
-        if path.startswith(f"/{SIGNALING_SERVICE}/"):
-            return tuple(dict.fromkeys(self._route_host(h) for h in hosts_from_metadata(metadata)))
+        """Signaling calls are for their ``rpc-host`` (routed); everything else for this server's host.
+
+        A signaling call without a usable ``rpc-host`` is checked against this server's host; its
+        handler then reports the metadata problem itself, with the status it always uses.
+        """
+        hosts = _rpc_hosts(metadata) if path.startswith(f"/{SIGNALING_SERVICE}/") else ()
+        if hosts:
+            return tuple(dict.fromkeys(self._route_host(host) for host in hosts))
         if self.host is None:
-            raise PermissionDeniedError(f"this server serves only signaling, not {path}")
+            raise PermissionDeniedError(f"{path} needs an rpc-host this server serves")
         return (self.host,)
 
 

@@ -254,3 +254,11 @@ async def test_authenticate_errors(rig: Rig) -> None:
         metadata=md(HOST, authorization="Basic ZmFrZSB1c2VybmFtZTpmYWtlIHBhc3N3b3Jk"),
     )
     assert rig.auth.verify(reply.access_token).entity == "alice"
+
+
+async def test_signaling_without_rpc_host_on_a_rendezvous_is_refused(rig: Rig) -> None:
+    token = await rig.token(ALICE)
+    with pytest.raises(GRPCError) as caught:
+        await rig.signaling.OptionalWebRTCConfig(pb.OptionalWebRTCConfigRequest(),
+                                                 metadata=[("authorization", f"Bearer {token}")])
+    assert caught.value.status is Status.PERMISSION_DENIED and "rpc-host" in (caught.value.message or "")

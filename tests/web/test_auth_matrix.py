@@ -270,3 +270,15 @@ async def test_without_auth_authenticate_is_unimplemented(make_robot: MakeRobot)
         assert reply.resources
     finally:
         channel.close()
+
+
+async def test_signaling_without_rpc_host_is_for_the_robot_itself(rig: Rig) -> None:
+    """A robot checks such a call against its own host; the handler then judges the metadata."""
+    token = await _token(rig)
+    reply = await rig.signaling.ReportConnectionMetadata(pb.ReportConnectionMetadataRequest(),
+                                                         metadata={"authorization": f"Bearer {token}"})
+    assert reply == pb.ReportConnectionMetadataResponse()
+    with pytest.raises(GRPCError) as caught:
+        await rig.signaling.CallUpdate(pb.CallUpdateRequest(uuid="x"), metadata={"authorization": f"Bearer {token}"})
+    assert caught.value.status is Status.UNKNOWN and "rpc-host" in (caught.value.message or "")
+    assert rig.counts["CallUpdate"] == 1
