@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -233,9 +233,11 @@ class Answerer:
 
     ``channel`` may be a network :class:`grpclib.client.Channel` (external signaling) or an
     in-process one (see :func:`signaling.internal.internal_answerer`). ``metadata`` is added to
-    every Answer stream (e.g. ``authorization``). An idle stream on which nothing arrives for
-    ``idle_timeout`` seconds (default: three heartbeat intervals) is dropped and reopened, so a
-    signaling server that vanished without closing the connection is noticed; ``None`` waits forever.
+    every Answer stream (e.g. ``authorization``); give a coroutine function instead to compute it
+    for each stream (e.g. :class:`signaling.auth.RobotCredentials`, which renews its token).
+    An idle stream on which nothing arrives for ``idle_timeout`` seconds (default: three heartbeat
+    intervals) is dropped and reopened, so a signaling server that vanished without closing the
+    connection is noticed; ``None`` waits forever.
     """
 
     def __init__(
@@ -251,7 +253,7 @@ class Answerer:
         default_deadline: float = OFFER_DEADLINE,
         heartbeats: bool = True,
         idle_timeout: float | None = 3 * HEARTBEAT_INTERVAL,
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     ) -> None:
         if not 1 <= len(hosts) <= MAX_HOSTS_IN_METADATA:
             raise ValueError(f"an answerer needs 1 to {MAX_HOSTS_IN_METADATA} hosts")
@@ -270,7 +272,11 @@ class Answerer:
         self._metadata: list[tuple[str, str]] = [(RPC_HOST_KEY, host) for host in self.hosts]
         if heartbeats:
             self._metadata.append((HEARTBEATS_ALLOWED_KEY, "true"))
-        self._metadata.extend((metadata or {}).items())
+        if callable(metadata):
+            self._metadata_source: Callable[[], Awaitable[Mapping[str, str]]] | None = metadata
+        else:
+            self._metadata_source = None
+            self._metadata.extend((metadata or {}).items())
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -314,7 +320,10 @@ class Answerer:
     async def _serve_stream(self) -> bool:
         """One Answer stream, one call. True when an offer was handled (the next stream opens at once)."""
         async with asyncio.timeout(self._connect_timeout) as scope:
-            async with self._stub.Answer.open(metadata=self._metadata) as stream:
+            metadata = self._metadata
+            if self._metadata_source is not None:
+                metadata = [*metadata, *(await self._metadata_source()).items()]
+            async with self._stub.Answer.open(metadata=metadata) as stream:
                 await stream.send_request()
                 self.stats.streams += 1
                 scope.reschedule(None)  # idle as long as the stream lives; each wait is bounded by idle_timeout

@@ -39,13 +39,14 @@ from typing import TYPE_CHECKING, Any, Final
 import jwt
 from grpclib import Status
 
-from .const import AUTHORIZATION_KEY, SIGNALING_SERVICE
+from .const import AUTHORIZATION_KEY, RPC_HOST_KEY, SIGNALING_SERVICE
 from .errors import SignalingError
 from .gen.proto.rpc.v1 import auth_pb2
-from .gen.proto.rpc.v1.auth_grpc import AuthServiceBase
+from .gen.proto.rpc.v1.auth_grpc import AuthServiceBase, AuthServiceStub
 from .metadata import MetadataLike, hosts_from_metadata
 
 if TYPE_CHECKING:
+    from grpclib.client import Channel
     from grpclib.server import Stream
 
 logger = logging.getLogger(__name__)
@@ -348,6 +349,34 @@ class AuthService(AuthServiceBase):
             raise exc.grpc_error() from None
         logger.info("authenticated %r (%s) for host %r", request.entity, request.credentials.type, host)
         await stream.send_message(auth_pb2.AuthenticateResponse(access_token=token))
+
+
+class RobotCredentials:
+    """``metadata`` for an :class:`~signaling.answerer.Answerer` at an authenticating signaling server.
+
+    Each call returns ``{"authorization": "Bearer …"}`` for ``robot-secret`` credentials, calling
+    Authenticate again when the token is missing or within ``renew_before`` seconds of expiry.
+    Failures propagate (GRPCError): the answerer logs them and retries its stream later.
+    """
+
+    def __init__(self, channel: Channel, host: str, secret: str, *, renew_before: float = 60.0) -> None:
+        self._stub = AuthServiceStub(channel)
+        self._host = host
+        self._secret = secret
+        self._renew_before = renew_before
+        self._token: str | None = None
+        self._expires = 0.0
+
+    async def __call__(self) -> dict[str, str]:
+        if self._token is None or time.time() > self._expires - self._renew_before:
+            request = auth_pb2.AuthenticateRequest(
+                entity=self._host, credentials=auth_pb2.Credentials(type=CREDS_ROBOT_SECRET, payload=self._secret)
+            )
+            reply = await self._stub.Authenticate(request, metadata={RPC_HOST_KEY: self._host})
+            claims = jwt.decode(reply.access_token, options={"verify_signature": False})
+            self._token = reply.access_token
+            self._expires = float(claims.get("exp", 0))
+        return {AUTHORIZATION_KEY: f"{BEARER_PREFIX}{self._token}"}
 
 
 def principal_from_offer(entity: str) -> Principal | None:

@@ -21,6 +21,7 @@ from grpclib.testing import ChannelFor
 from peer.handlers import HandlerTable
 from peer.operations import OperationManager
 from peer.sessions import SessionManager
+from signaling.answerer import Answerer
 from signaling.auth import (
     CREDS_API_KEY,
     CREDS_ROBOT_SECRET,
@@ -29,6 +30,7 @@ from signaling.auth import (
     AuthService,
     PermissionDeniedError,
     RequestAuthorizer,
+    RobotCredentials,
     UnauthenticatedError,
 )
 from signaling.errors import SignalingError
@@ -262,3 +264,50 @@ async def test_signaling_without_rpc_host_on_a_rendezvous_is_refused(rig: Rig) -
         await rig.signaling.OptionalWebRTCConfig(pb.OptionalWebRTCConfigRequest(),
                                                  metadata=[("authorization", f"Bearer {token}")])
     assert caught.value.status is Status.PERMISSION_DENIED and "rpc-host" in (caught.value.message or "")
+
+
+@pytest.fixture
+async def rendezvous() -> AsyncIterator[tuple[Channel, MemoryCallQueue]]:
+    """An authenticating rendezvous with no answerer of its own (robots register over the wire)."""
+    queue = MemoryCallQueue(offline_delay=0.3)
+    service = SignalingService(queue, offer_deadline=2.0)
+    authorizer = RequestAuthorizer(make_authenticator())
+    table = HandlerTable([service, AuthService(authorizer)], operations=OperationManager(),
+                         sessions=SessionManager(lambda name: asyncio.sleep(0)))
+    table.auth = authorizer
+    try:
+        async with ChannelFor([table]) as channel:
+            yield channel, queue
+    finally:
+        await queue.close()
+
+
+async def test_a_remote_answerer_registers_with_the_robot_secret(rendezvous: tuple[Channel, MemoryCallQueue]) -> None:
+    channel, queue = rendezvous
+    peer = FakePeer(block=True)
+    credentials = RobotCredentials(channel, OTHER_HOST, ROBOT_SECRET)
+    async with Answerer(channel, [OTHER_HOST], peer, metadata=credentials, reconnect_wait=0.05):
+        await eventually(lambda: queue.stats().present.get(OTHER_HOST, 0) > 0)
+        first = await credentials()
+        assert await credentials() == first  # cached until close to expiry
+        reply = await AuthServiceStub(channel).Authenticate(
+            auth_pb2.AuthenticateRequest(entity=ALICE.id, credentials=auth_pb2.Credentials(type=CREDS_API_KEY,
+                                                                                             payload=ALICE.secret)),
+            metadata=md(OTHER_HOST))
+        async with SignalingServiceStub(channel).Call.open(metadata=bearer(reply.access_token, OTHER_HOST)) as call:
+            await call.send_message(pb.CallRequest(sdp=OFFER_B64), end=True)
+            response = await asyncio.wait_for(call.recv_message(), 5)
+            assert response is not None and response.HasField("init")
+            assert [offer.caller for offer in peer.offers] == [ALICE.id]
+            await call.cancel()
+
+
+async def test_a_remote_answerer_with_a_wrong_secret_never_registers(
+    rendezvous: tuple[Channel, MemoryCallQueue], caplog: pytest.LogCaptureFixture
+) -> None:
+    channel, queue = rendezvous
+    peer = FakePeer()
+    async with Answerer(channel, [OTHER_HOST], peer, metadata=RobotCredentials(channel, OTHER_HOST, "guess"),
+                        reconnect_wait=0.05) as answerer:
+        await eventually(lambda: "failed to authenticate" in caplog.text)
+        assert answerer.stats.streams == 0 and queue.stats().present.get(OTHER_HOST, 0) == 0
