@@ -311,3 +311,24 @@ async def test_a_remote_answerer_with_a_wrong_secret_never_registers(
                         reconnect_wait=0.05) as answerer:
         await eventually(lambda: "failed to authenticate" in caplog.text)
         assert answerer.stats.streams == 0 and queue.stats().present.get(OTHER_HOST, 0) == 0
+
+
+def test_verified_tokens_are_cached_until_they_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = make_authenticator(token_ttl=60)
+    token = auth.issue("alice", CREDS_API_KEY, HOST)
+    decoded: list[str] = []
+    original = auth._decode
+
+    def counting(tok: str) -> tuple[object, float]:
+        decoded.append(tok)
+        return original(tok)
+
+    monkeypatch.setattr(auth, "_decode", counting)
+    assert auth.verify(token).entity == auth.verify(token).entity == "alice"
+    assert len(decoded) == 1
+    later = time.time() + 120
+    monkeypatch.setattr("signaling.auth.time.time", lambda: later)
+    auth.verify(token)  # PyJWT's own clock still says valid; the point is the cache was not trusted
+    assert len(decoded) == 2
+    with pytest.raises(UnauthenticatedError):
+        auth.verify(token + "x")
