@@ -263,6 +263,7 @@ class Answerer:
         self._workers = workers
         self._reconnect_wait = reconnect_wait
         self._max_reconnect_wait = max_reconnect_wait
+        self._sleep = asyncio.sleep  # the reconnect wait; tests record it
         self._connect_timeout = connect_timeout
         self._min_deadline = min_deadline
         self._default_deadline = default_deadline
@@ -319,7 +320,7 @@ class Answerer:
             else:
                 failures += 1
             if not handled:
-                await asyncio.sleep(wait * random.uniform(0.8, 1.0) if failures else wait)
+                await self._sleep(wait * random.uniform(0.8, 1.0) if failures else wait)
                 if failures:
                     wait = min(2 * wait, max(self._max_reconnect_wait, self._reconnect_wait))
 
