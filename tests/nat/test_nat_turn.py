@@ -145,3 +145,10 @@ def test_every_process_survived(topo: NatTopology) -> None:
     for process in topo.processes:
         assert process.poll() is None, f"{process.argv} exited:\n{process.log()}"
     assert_relayed_and_served(client(topo, RENDEZVOUS_A, "rest.nat.test"))
+
+
+def test_coturn_checks_rest_expiry_only_when_allocating(topo: NatTopology) -> None:
+    """Why a 300 s TTL does not end longer sessions (docs/architecture.md "NAT traversal")."""
+    done = topo.run_python("client", ["tests/nat/turn_probe.py", WAN_IP, topo.turn_secret], timeout=CLIENT_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"expired": True, "refresh": "ok", "permission": "ok"}
