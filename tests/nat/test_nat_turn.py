@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ from typing import Any
 
 import pytest
 
-from tests.nat.topology import ROBOT_IP, SIGNAL_PORT, TURN_PORT, WAN_IP, NatTopology
+from tests.clients.netns_viam_webrtc import VIAM_PYTHON, last_json_line
+from tests.nat.topology import REPO, ROBOT_IP, SIGNAL_PORT, TURN_PORT, WAN_IP, NatTopology
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -61,7 +63,8 @@ def topo() -> Iterator[NatTopology]:
             rendezvous.wait_ready(1, 30)
         valid_user = f"{int(time.time()) + 3600}:robot"
         robots = [
-            ["--port", "8080", "--signaling-address", RENDEZVOUS_A, "--fqdn", "rest.nat.test"],
+            # viam-sdk's Rust dialer asks for the authority it dialed (the rendezvous) as rpc-host
+            ["--port", "8080", "--signaling-address", RENDEZVOUS_A, "--fqdn", "rest.nat.test", "--fqdn", RENDEZVOUS_A],
             ["--port", "8081", "--signaling-address", RENDEZVOUS_B, "--fqdn", "plain.nat.test"],
             ["--port", "8082", "--signaling-address", RENDEZVOUS_B, "--fqdn", "static.nat.test", "--turn", TURN_URL,
              "--turn-user", valid_user, "--turn-password", rest_credential(topology.turn_secret, valid_user)],
@@ -138,6 +141,37 @@ def test_expired_rest_credential_fails_cleanly(topo: NatTopology) -> None:
     assert not report["ok"], report
     assert report["seconds"] <= OFFER_DEADLINE_S + FAIL_SLACK_S, report
     assert report["status"] in ("DEADLINE_EXCEEDED", "UNAVAILABLE"), report
+
+
+def test_viam_sdk_reaches_the_robot_through_the_rendezvous_and_relay(topo: NatTopology) -> None:
+    """The real viam-sdk (Rust dialer) in the client namespace, dialing the rendezvous over WebRTC.
+
+    If WebRTC failed it would fall back to direct gRPC at the rendezvous, which serves no robot
+    methods: so the readings prove the data channel. The robot's NAT forwards only to the TURN
+    host's address and the client has no public address of its own, so the channel runs through a
+    TURN relay whatever pair the Rust dialer nominated.
+    """
+    assert VIAM_PYTHON.exists(), "the viam-sdk venv is missing: run scripts/setup.sh"
+    robot = next(p for p in topo.processes if "rest.nat.test" in p.argv)
+    seen = len(robot.lines)
+    done = subprocess.run(
+        topo.exec_argv("client", [str(VIAM_PYTHON), "tests/clients/viam_drive.py", "--webrtc", RENDEZVOUS_A]),
+        cwd=REPO, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S * 3, check=False,
+    )
+    drive = last_json_line(done.stdout)
+    for step in ("resource_names", "sensor_get_readings"):
+        assert drive.get(step, {}).get("ok"), f"{step}: {drive.get(step)}\n{done.stderr[-3000:]}"
+    assert {"temperature_c", "humidity_pct"} <= set(drive["sensor_get_readings"]["value"])
+    stats = topo.run_python("robot", ["-c", "import urllib.request as u; print(u.urlopen("
+                                      f"'http://{ROBOT_IP}:8080/stats', timeout=10).read().decode())"], timeout=30)
+    assert stats.returncode == 0, stats.stderr
+    methods = json.loads(stats.stdout)["methods"]
+    readings = methods["/viam.component.sensor.v1.SensorService/GetReadings"]
+    assert readings["webrtc"] >= 1 and readings["grpc"] == 0, readings
+    opened = [line for line in robot.lines[seen:] if "session open in" in line]
+    assert len(opened) == 1, "\n".join(robot.lines[seen:])
+    # the client's NAT address (prflx, behind our relay) or the client's relay
+    assert re.search(r"remote \('198\.51\.100\.(20|1)'", opened[0]), opened[0]
 
 
 def test_every_process_survived(topo: NatTopology) -> None:
