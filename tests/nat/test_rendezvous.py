@@ -20,6 +20,7 @@ from grpclib.client import Channel
 from peer.gen.viam.robot.v1 import robot_grpc, robot_pb2
 from peer.resource.build import build_resources
 from peer.webrtc.dial import dial
+from signaling.config import IceServer
 from signaling.const import RPC_HOST_KEY
 from signaling.external import ExternalSignaling
 from signaling.gen.proto.rpc.webrtc.v1 import signaling_pb2 as pb
@@ -28,6 +29,7 @@ from signaling.ice import IceSettings, TurnRest
 from signaling.memory_queue import MemoryCallQueue
 from signaling.sdp import SessionDescription, encode_sdp
 from tests.serverproc import ServerProcess
+from tests.web import wire
 from tests.webrtc.conftest import eventually, loopback_only, no_leaked_tasks  # noqa: F401 (autouse fixtures)
 from web.config import builtin_config
 from web.robot import Robot
@@ -144,3 +146,26 @@ async def test_rendezvous_mints_rest_credentials_per_request() -> None:
         finally:
             channel.close()
     assert seen == [("1000060:bot",), ("1000065:bot",)]
+
+
+async def test_rendezvous_serves_grpc_web_with_cors_for_allowed_origins() -> None:
+    """Browsers signal through the rendezvous with gRPC-web; only listed origins get CORS headers."""
+    ice = IceSettings([IceServer(("stun:stun.test:3478",))])
+    path = "/proto.rpc.webrtc.v1.SignalingService/OptionalWebRTCConfig"
+    async with Rendezvous(MemoryCallQueue(), ice=ice, allowed_origins=["https://app.example.org"]) as rendezvous:
+        await rendezvous.start("127.0.0.1", 0)
+        assert rendezvous.port is not None
+        async with aiohttp.ClientSession() as http:
+            allowed = await wire.call(http, rendezvous.port, path, pb.OptionalWebRTCConfigRequest(),
+                                      headers={"rpc-host": "robot.test", "Origin": "https://app.example.org"})
+            other = await wire.call(http, rendezvous.port, path, pb.OptionalWebRTCConfigRequest(),
+                                    headers={"rpc-host": "robot.test", "Origin": "https://evil.example.net"})
+            robot_api = await wire.call(http, rendezvous.port, "/viam.robot.v1.RobotService/ResourceNames",
+                                        robot_pb2.ResourceNamesRequest(), headers={"rpc-host": "robot.test"})
+    assert allowed.status == 0
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.org"
+    (message,) = allowed.messages
+    reply = pb.OptionalWebRTCConfigResponse.FromString(message)
+    assert [list(s.urls) for s in reply.config.additional_ice_servers] == [["stun:stun.test:3478"]]
+    assert "access-control-allow-origin" not in other.headers
+    assert robot_api.status == Status.UNIMPLEMENTED.value  # signaling only: no robot behind it
