@@ -132,7 +132,7 @@ def parse_config(raw: Any) -> RobotConfig:
         raise ConfigError(["(top level): must be a JSON object"])
     for key in raw:
         if key not in _TOP_KEYS | _IGNORED_TOP_KEYS:
-            problems.append(f"{key}: unknown key (expected components, services, network)")
+            problems.append(f"{key}: unknown key (expected components, services, network, cloud)")
     parsed: dict[str, list[ResourceConfig]] = {"components": [], "services": []}
     entry_paths: dict[str, str] = {}
     for section, kind in (("components", "component"), ("services", "service")):
