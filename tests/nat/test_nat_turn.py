@@ -70,19 +70,21 @@ def topo() -> Iterator[NatTopology]:
              "--turn-user", valid_user, "--turn-password", rest_credential(topology.turn_secret, valid_user)],
         ]
         started = [topology.start("robot", [*peerbot, "serve", "--host", ROBOT_IP, *args]) for args in robots]
-        for robot in started:
+        for robot, args in zip(started, robots, strict=True):
             robot.wait_ready(1, 60)
-            wait_for_line(robot, "registered with signaling", count=2)  # internal, then the rendezvous
+            fqdn = args[args.index("--fqdn") + 1]
+            wait_for_line(robot, f"for ('{fqdn}'", "registered with signaling")
         yield topology
 
 
-def wait_for_line(process: Any, text: str, *, count: int = 1, timeout: float = 30.0) -> None:
+def wait_for_line(process: Any, *parts: str, timeout: float = 30.0) -> None:
+    """Until ``process`` logged a line holding every one of ``parts`` (bounded)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.log().count(text) >= count:
+        if any(all(part in line for part in parts) for line in list(process.lines)):
             return
         time.sleep(0.1)
-    raise AssertionError(f"{text!r} not logged {count}x within {timeout}s:\n{process.log()}")
+    raise AssertionError(f"no line with {parts} logged within {timeout}s:\n{process.log()}")
 
 
 def client(topo: NatTopology, rendezvous: str, host: str, *extra: str) -> dict[str, Any]:
