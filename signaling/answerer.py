@@ -306,16 +306,16 @@ class Answerer:
         failures = 0
         while True:
             handled = False
-            opened = self.stats.streams
+            opened: list[bool] = []  # set by _serve_stream once its stream is open (a raise loses the return)
             try:
-                handled = await self._serve_stream(index, reconnected=failures > 0)
+                handled = await self._serve_stream(index, opened, reconnected=failures > 0)
             except _SilentStream as exc:
                 logger.info("answerer-%d for %s: %s; reopening", index, self.hosts, exc)
             except Exception as exc:
                 # the first failure of a streak is worth a warning; its repeats (server down) are not
                 level = logging.WARNING if _exceptional(exc) and failures == 0 else logging.DEBUG
                 logger.log(level, "answerer-%d for %s: signaling stream failed: %r", index, self.hosts, exc)
-            if self.stats.streams > opened:
+            if opened:
                 wait, failures = self._reconnect_wait, 0
             else:
                 failures += 1
@@ -324,7 +324,7 @@ class Answerer:
                 if failures:
                     wait = min(2 * wait, max(self._max_reconnect_wait, self._reconnect_wait))
 
-    async def _serve_stream(self, index: int, *, reconnected: bool) -> bool:
+    async def _serve_stream(self, index: int, opened: list[bool], *, reconnected: bool) -> bool:
         """One Answer stream, one call. True when an offer was handled (the next stream opens at once)."""
         async with asyncio.timeout(self._connect_timeout) as scope:
             async with self._stub.Answer.open(metadata=self._metadata) as stream:
@@ -333,6 +333,7 @@ class Answerer:
                     logger.info("answerer-%d for %s: %s signaling", index, self.hosts,
                                 "reconnected to" if reconnected else "registered with")
                 self.stats.streams += 1
+                opened.append(True)
                 scope.reschedule(None)  # idle as long as the stream lives; each wait is bounded by idle_timeout
                 handled = await self._serve_call(stream, scope)
                 await stream.end()  # grpclib only reads the server's trailers after our half-close
