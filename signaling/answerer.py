@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -248,6 +249,7 @@ class Answerer:
         *,
         workers: int = DEFAULT_MAX_ANSWERERS,
         reconnect_wait: float = ANSWERER_RECONNECT_WAIT,
+        max_reconnect_wait: float = ANSWERER_RECONNECT_WAIT,
         connect_timeout: float = ANSWERER_CONNECT_TIMEOUT,
         min_deadline: float = ANSWERER_MIN_DEADLINE,
         default_deadline: float = OFFER_DEADLINE,
@@ -265,6 +267,8 @@ class Answerer:
         self._handle_offer = handle_offer
         self._workers = workers
         self._reconnect_wait = reconnect_wait
+        self._max_reconnect_wait = max_reconnect_wait
+        self._sleep = asyncio.sleep  # the reconnect wait; tests record it
         self._connect_timeout = connect_timeout
         self._min_deadline = min_deadline
         self._default_deadline = default_deadline
@@ -305,19 +309,31 @@ class Answerer:
         await self.stop()
 
     async def _worker(self, index: int) -> None:
+        """Streams one after another; after failures the wait doubles up to ``max_reconnect_wait``
+        (a restarting rendezvous is not hammered by every robot at once), reset by a stream that opens."""
+        wait = self._reconnect_wait
+        failures = 0
         while True:
             handled = False
+            opened: list[bool] = []  # set by _serve_stream once its stream is open (a raise loses the return)
             try:
-                handled = await self._serve_stream()
+                handled = await self._serve_stream(index, opened, reconnected=failures > 0)
             except _SilentStream as exc:
                 logger.info("answerer-%d for %s: %s; reopening", index, self.hosts, exc)
             except Exception as exc:
-                level = logging.WARNING if _exceptional(exc) else logging.DEBUG
+                # the first failure of a streak is worth a warning; its repeats (server down) are not
+                level = logging.WARNING if _exceptional(exc) and failures == 0 else logging.DEBUG
                 logger.log(level, "answerer-%d for %s: signaling stream failed: %r", index, self.hosts, exc)
+            if opened:
+                wait, failures = self._reconnect_wait, 0
+            else:
+                failures += 1
             if not handled:
-                await asyncio.sleep(self._reconnect_wait)
+                await self._sleep(wait * random.uniform(0.8, 1.0) if failures else wait)
+                if failures:
+                    wait = min(2 * wait, max(self._max_reconnect_wait, self._reconnect_wait))
 
-    async def _serve_stream(self) -> bool:
+    async def _serve_stream(self, index: int, opened: list[bool], *, reconnected: bool) -> bool:
         """One Answer stream, one call. True when an offer was handled (the next stream opens at once)."""
         async with asyncio.timeout(self._connect_timeout) as scope:
             metadata = self._metadata
@@ -325,7 +341,11 @@ class Answerer:
                 metadata = [*metadata, *(await self._metadata_source()).items()]
             async with self._stub.Answer.open(metadata=metadata) as stream:
                 await stream.send_request()
+                if reconnected or self.stats.streams == 0:
+                    logger.info("answerer-%d for %s: %s signaling", index, self.hosts,
+                                "reconnected to" if reconnected else "registered with")
                 self.stats.streams += 1
+                opened.append(True)
                 scope.reschedule(None)  # idle as long as the stream lives; each wait is bounded by idle_timeout
                 handled = await self._serve_call(stream, scope)
                 await stream.end()  # grpclib only reads the server's trailers after our half-close

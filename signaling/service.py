@@ -75,7 +75,8 @@ class SignalingService(SignalingServiceBase):
     gRPC-web and any in-process answerer.
 
     :param queue: where offers meet answerers; an in-memory queue when omitted (closed by :meth:`close`).
-    :param config: ICE servers and trickle setting handed to callers and answerers.
+    :param config: ICE servers and trickle setting handed to callers and answerers; or a function
+        returning them, called per request (TURN REST credentials are minted fresh each time).
     :param allowed_hosts: optional ``forHosts`` allow-list; empty accepts any ``rpc-host`` (§3).
     :param offer_deadline: bound on Call, CallUpdate and the whole exchange (10 s on the wire).
     :param heartbeat_interval: heartbeat period on Answer streams that ask for heartbeats.
@@ -89,7 +90,7 @@ class SignalingService(SignalingServiceBase):
         self,
         queue: CallQueue | None = None,
         *,
-        config: WebRTCConfig | None = None,
+        config: WebRTCConfig | Callable[[], WebRTCConfig] | None = None,
         allowed_hosts: Iterable[str] | None = None,
         offer_deadline: float = OFFER_DEADLINE,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
@@ -98,7 +99,8 @@ class SignalingService(SignalingServiceBase):
         self._route_host = route_host or (lambda host: host)
         self._owns_queue = queue is None
         self._queue: CallQueue = queue if queue is not None else MemoryCallQueue()
-        self._config = config if config is not None else WebRTCConfig()
+        fixed = config if isinstance(config, WebRTCConfig) else WebRTCConfig()
+        self._config: Callable[[], WebRTCConfig] = config if callable(config) else (lambda: fixed)
         self._allowed = HostAllowList(allowed_hosts)
         self._offer_deadline = offer_deadline
         self._heartbeat_interval = heartbeat_interval
@@ -109,7 +111,8 @@ class SignalingService(SignalingServiceBase):
 
     @property
     def config(self) -> WebRTCConfig:
-        return self._config
+        """The config for one request (fresh TURN credentials when a provider was given)."""
+        return self._config()
 
     async def close(self) -> None:
         """Close the queue if this service created it; running RPCs then end promptly."""
@@ -216,7 +219,7 @@ class SignalingService(SignalingServiceBase):
         with _grpc_errors():
             self._allowed.check(hosts_from_metadata(stream.metadata))
             await stream.recv_message()
-            await stream.send_message(pb.OptionalWebRTCConfigResponse(config=self._config.to_proto()))
+            await stream.send_message(pb.OptionalWebRTCConfigResponse(config=self.config.to_proto()))
 
     async def ReportConnectionMetadata(
         self, stream: Stream[pb.ReportConnectionMetadataRequest, pb.ReportConnectionMetadataResponse]
@@ -264,7 +267,7 @@ class SignalingService(SignalingServiceBase):
         exchange = await self._queue.recv_offer(hosts)
         logger.info("call(%s): answering for host %r", exchange.uuid, exchange.host)
         try:
-            await AnswerRelay(stream, sender, exchange, self._config).run()
+            await AnswerRelay(stream, sender, exchange, self.config).run()
         finally:
             await bounded(exchange.close(), CLEANUP_TIMEOUT, f"call({exchange.uuid}): closing answer")
 

@@ -19,8 +19,8 @@ from signaling.auth import CREDS_API_KEY, ApiKey
 _ENTRY_KEYS = {"name", "api", "type", "namespace", "model", "attributes", "depends_on"}
 #: Keys of Viam's config that peerbot accepts and does not act on.
 _IGNORED_ENTRY_KEYS = {"frame", "service_configs", "log_configuration", "notes"}
-_TOP_KEYS = {"components", "services", "network", "auth"}
-_IGNORED_TOP_KEYS = {"modules", "remotes", "processes", "packages", "agent", "debug", "cloud", "jobs",
+_TOP_KEYS = {"components", "services", "network", "auth", "cloud"}
+_IGNORED_TOP_KEYS = {"modules", "remotes", "processes", "packages", "agent", "debug", "jobs",
                      "revision", "log", "disable_partial_start", "enable_web_profile", "maintenance"}
 
 
@@ -49,11 +49,25 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class CloudConfig:
+    """The parts of Viam's ``cloud`` section peerbot acts on: where to signal and under which names.
+
+    The robot answers calls for ``fqdn`` and ``local_fqdn`` at ``signaling_address`` (``HOST:PORT``),
+    as viam-server does; the rest of the section (``id``, ``secret``, ``app_address`` …) is ignored.
+    """
+
+    fqdn: str | None = None
+    local_fqdn: str | None = None
+    signaling_address: str | None = None
+
+
+@dataclass(frozen=True)
 class RobotConfig:
     components: tuple[ResourceConfig, ...] = ()
     services: tuple[ResourceConfig, ...] = ()
     network: NetworkConfig = field(default_factory=NetworkConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
 
     @property
     def resources(self) -> tuple[ResourceConfig, ...]:
@@ -171,7 +185,7 @@ def parse_config(raw: Any) -> RobotConfig:
         raise ConfigError(["(top level): must be a JSON object"])
     for key in raw:
         if key not in _TOP_KEYS | _IGNORED_TOP_KEYS:
-            problems.append(f"{key}: unknown key (expected components, services, network)")
+            problems.append(f"{key}: unknown key (expected components, services, network, auth, cloud)")
     parsed: dict[str, list[ResourceConfig]] = {"components": [], "services": []}
     entry_paths: dict[str, str] = {}
     for section, kind in (("components", "component"), ("services", "service")):
@@ -210,9 +224,32 @@ def parse_config(raw: Any) -> RobotConfig:
             problems.append('network.bind_address: must be "host:port"')
             bind = None
     auth = _parse_auth(raw["auth"], problems) if "auth" in raw else AuthConfig()
+    cloud = _parse_cloud(raw.get("cloud", {}), problems)
     if problems:
         raise ConfigError(problems)
-    return RobotConfig(tuple(parsed["components"]), tuple(parsed["services"]), NetworkConfig(bind), auth)
+    return RobotConfig(
+        tuple(parsed["components"]), tuple(parsed["services"]), NetworkConfig(bind), auth=auth, cloud=cloud
+    )
+
+
+def _parse_cloud(cloud: Any, problems: list[str]) -> CloudConfig:
+    if not isinstance(cloud, Mapping):
+        problems.append("cloud: must be an object")
+        return CloudConfig()
+    values: dict[str, str | None] = {}
+    for key in ("fqdn", "local_fqdn", "signaling_address"):
+        value = cloud.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"cloud.{key}: must be a string")
+            value = None
+        values[key] = value or None
+    address = values["signaling_address"]
+    if address is not None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) <= 0xFFFF:
+            problems.append(f'cloud.signaling_address: must be "host:port", got {address!r}')
+            values["signaling_address"] = None
+    return CloudConfig(**values)
 
 
 def load_config(path: str | Path) -> RobotConfig:
