@@ -2,7 +2,7 @@
 
 Each gRPC service object contributes its ``__mapping__()``; :class:`HandlerTable` wraps every
 handler once so that, whichever transport delivers the call (HTTP/2, gRPC-web, a WebRTC data
-channel), it runs with the same operation tracking, session checks and error mapping.
+channel), it runs with the same authentication, operation tracking, session checks and error mapping.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from google.protobuf.message import DecodeError
 from grpclib import GRPCError, Status
 from grpclib.const import Handler
 from grpclib.server import Stream
+
+from signaling.auth import Principal, RequestAuthorizer, current_principal
+from signaling.errors import SignalingError
 
 from .errors import PeerError
 from .gen.viam.common.v1 import common_pb2
@@ -76,6 +79,12 @@ def _raised_by_grpclib(exc: BaseException) -> bool:
     return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("grpclib.")
 
 
+def carried_principal(stream: Any) -> Principal | None:
+    """The principal a transport vouches for: a WebRTC session's ``RemotePeer.principal``."""
+    principal = getattr(getattr(stream, "peer", None), "principal", None)
+    return principal if isinstance(principal, Principal) else None
+
+
 def _first(metadata: Any, key: str) -> str | None:
     if metadata is None:
         return None
@@ -84,7 +93,14 @@ def _first(metadata: Any, key: str) -> str | None:
 
 
 class HandlerTable:
-    """``method path → Handler``, shared by every transport; servable by grpclib as is."""
+    """``method path → Handler``, shared by every transport; servable by grpclib as is.
+
+    Set :attr:`auth` to require authentication on every method but ``Authenticate``: a refused
+    call ends with UNAUTHENTICATED or PERMISSION_DENIED before its handler runs. With auth on,
+    every call first sets :data:`signaling.auth.current_principal` to whom it runs as (``None``
+    for Authenticate); it is never reset, because the next call on the same task overwrites it
+    before any handler code runs.
+    """
 
     def __init__(
         self,
@@ -96,6 +112,8 @@ class HandlerTable:
         self.operations = operations
         self.sessions = sessions
         self.stats = CallStats()
+        #: ``None``: no authentication (every caller is trusted, as on a LAN).
+        self.auth: RequestAuthorizer | None = None
         self._mapping: dict[str, Handler] = {}
         self.add(services)
 
@@ -121,9 +139,18 @@ class HandlerTable:
     def _wrap(self, path: str, func: HandlerFunc, request_type: Any) -> HandlerFunc:
         monitored = is_safety_monitored(path)
         operations, sessions, stats = self.operations, self.sessions, self.stats
+        exempt = RequestAuthorizer.exempt(path)
 
         async def handle(stream: Stream[Any, Any]) -> None:
             stats.count(path, transport_of(stream))
+            auth = self.auth
+            if auth is not None:
+                try:
+                    principal = None if exempt else auth.authorize(path, stream.metadata, carried_principal(stream))
+                except SignalingError as exc:
+                    logger.info("%s refused (%s): %s", path, exc.status.name, exc.message)
+                    raise exc.grpc_error() from None
+                current_principal.set(principal)
             session_id = _first(stream.metadata, SESSION_METADATA_KEY) or ""
             if session_id:
                 try:

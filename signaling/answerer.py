@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -78,6 +79,9 @@ class Offer:
     deadline: float
     #: the hosts this answerer registered for (the call was made to one of them).
     hosts: tuple[str, ...]
+    #: the caller's auth entity as the signaling server vouches for it (``""``: no auth);
+    #: the connection's calls run as this principal (``caller_auth_entity``).
+    caller: str = ""
 
     def time_left(self) -> float:
         return max(0.0, self.deadline - time.time())
@@ -230,9 +234,11 @@ class Answerer:
 
     ``channel`` may be a network :class:`grpclib.client.Channel` (external signaling) or an
     in-process one (see :func:`signaling.internal.internal_answerer`). ``metadata`` is added to
-    every Answer stream (e.g. ``authorization``). An idle stream on which nothing arrives for
-    ``idle_timeout`` seconds (default: three heartbeat intervals) is dropped and reopened, so a
-    signaling server that vanished without closing the connection is noticed; ``None`` waits forever.
+    every Answer stream (e.g. ``authorization``); give a coroutine function instead to compute it
+    for each stream (e.g. :class:`signaling.auth.RobotCredentials`, which renews its token).
+    An idle stream on which nothing arrives for ``idle_timeout`` seconds (default: three heartbeat
+    intervals) is dropped and reopened, so a signaling server that vanished without closing the
+    connection is noticed; ``None`` waits forever.
     """
 
     def __init__(
@@ -243,12 +249,13 @@ class Answerer:
         *,
         workers: int = DEFAULT_MAX_ANSWERERS,
         reconnect_wait: float = ANSWERER_RECONNECT_WAIT,
+        max_reconnect_wait: float = ANSWERER_RECONNECT_WAIT,
         connect_timeout: float = ANSWERER_CONNECT_TIMEOUT,
         min_deadline: float = ANSWERER_MIN_DEADLINE,
         default_deadline: float = OFFER_DEADLINE,
         heartbeats: bool = True,
         idle_timeout: float | None = 3 * HEARTBEAT_INTERVAL,
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     ) -> None:
         if not 1 <= len(hosts) <= MAX_HOSTS_IN_METADATA:
             raise ValueError(f"an answerer needs 1 to {MAX_HOSTS_IN_METADATA} hosts")
@@ -260,6 +267,8 @@ class Answerer:
         self._handle_offer = handle_offer
         self._workers = workers
         self._reconnect_wait = reconnect_wait
+        self._max_reconnect_wait = max_reconnect_wait
+        self._sleep = asyncio.sleep  # the reconnect wait; tests record it
         self._connect_timeout = connect_timeout
         self._min_deadline = min_deadline
         self._default_deadline = default_deadline
@@ -267,7 +276,11 @@ class Answerer:
         self._metadata: list[tuple[str, str]] = [(RPC_HOST_KEY, host) for host in self.hosts]
         if heartbeats:
             self._metadata.append((HEARTBEATS_ALLOWED_KEY, "true"))
-        self._metadata.extend((metadata or {}).items())
+        if callable(metadata):
+            self._metadata_source: Callable[[], Awaitable[Mapping[str, str]]] | None = metadata
+        else:
+            self._metadata_source = None
+            self._metadata.extend((metadata or {}).items())
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -296,24 +309,43 @@ class Answerer:
         await self.stop()
 
     async def _worker(self, index: int) -> None:
+        """Streams one after another; after failures the wait doubles up to ``max_reconnect_wait``
+        (a restarting rendezvous is not hammered by every robot at once), reset by a stream that opens."""
+        wait = self._reconnect_wait
+        failures = 0
         while True:
             handled = False
+            opened: list[bool] = []  # set by _serve_stream once its stream is open (a raise loses the return)
             try:
-                handled = await self._serve_stream()
+                handled = await self._serve_stream(index, opened, reconnected=failures > 0)
             except _SilentStream as exc:
                 logger.info("answerer-%d for %s: %s; reopening", index, self.hosts, exc)
             except Exception as exc:
-                level = logging.WARNING if _exceptional(exc) else logging.DEBUG
+                # the first failure of a streak is worth a warning; its repeats (server down) are not
+                level = logging.WARNING if _exceptional(exc) and failures == 0 else logging.DEBUG
                 logger.log(level, "answerer-%d for %s: signaling stream failed: %r", index, self.hosts, exc)
+            if opened:
+                wait, failures = self._reconnect_wait, 0
+            else:
+                failures += 1
             if not handled:
-                await asyncio.sleep(self._reconnect_wait)
+                await self._sleep(wait * random.uniform(0.8, 1.0) if failures else wait)
+                if failures:
+                    wait = min(2 * wait, max(self._max_reconnect_wait, self._reconnect_wait))
 
-    async def _serve_stream(self) -> bool:
+    async def _serve_stream(self, index: int, opened: list[bool], *, reconnected: bool) -> bool:
         """One Answer stream, one call. True when an offer was handled (the next stream opens at once)."""
         async with asyncio.timeout(self._connect_timeout) as scope:
-            async with self._stub.Answer.open(metadata=self._metadata) as stream:
+            metadata = self._metadata
+            if self._metadata_source is not None:
+                metadata = [*metadata, *(await self._metadata_source()).items()]
+            async with self._stub.Answer.open(metadata=metadata) as stream:
                 await stream.send_request()
+                if reconnected or self.stats.streams == 0:
+                    logger.info("answerer-%d for %s: %s signaling", index, self.hosts,
+                                "reconnected to" if reconnected else "registered with")
                 self.stats.streams += 1
+                opened.append(True)
                 scope.reschedule(None)  # idle as long as the stream lives; each wait is bounded by idle_timeout
                 handled = await self._serve_call(stream, scope)
                 await stream.end()  # grpclib only reads the server's trailers after our half-close
@@ -362,7 +394,8 @@ class Answerer:
         deadline = init.deadline.ToNanoseconds() / 1e9 if init.HasField("deadline") else now + self._default_deadline
         deadline = max(deadline, now + self._min_deadline)
         sdp = decode_sdp(init.sdp, expect_type="offer")
-        return Offer(request.uuid, sdp, WebRTCConfig.from_proto(init.optional_config), deadline, self.hosts)
+        config = WebRTCConfig.from_proto(init.optional_config)
+        return Offer(request.uuid, sdp, config, deadline, self.hosts, init.caller_auth_entity)
 
     async def _answer(self, stream: ClientStream, sender: LockedSender[pb.AnswerResponse], offer: Offer) -> None:
         """Run the handler and the caller-update reader side by side until one decides the call."""

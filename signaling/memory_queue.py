@@ -75,9 +75,10 @@ _ANSWERER_DONE = _AnswererDone()
 class _Call:
     """State of one call, shared by both exchanges; only the queue mutates the flags."""
 
-    def __init__(self, host: str, sdp: str, disable_trickle: bool, deadline: float) -> None:
+    def __init__(self, host: str, sdp: str, disable_trickle: bool, deadline: float, caller: str) -> None:
         self.uuid = str(uuid_mod.uuid4())
         self.host = host
+        self.caller = caller
         self.sdp = sdp
         self.disable_trickle = disable_trickle
         self.created = time.time()
@@ -158,6 +159,7 @@ class _MemoryCallerExchange(CallerExchange):
     def __init__(self, queue: MemoryCallQueue, call: _Call) -> None:
         self.uuid = call.uuid
         self.host = call.host
+        self.caller = call.caller
         self.deadline = call.deadline
         self._queue = queue
         self._call = call
@@ -177,6 +179,7 @@ class _MemoryAnswererExchange(AnswererExchange):
     def __init__(self, queue: MemoryCallQueue, call: _Call) -> None:
         self.uuid = call.uuid
         self.host = call.host
+        self.caller = call.caller
         self.sdp = call.sdp
         self.disable_trickle = call.disable_trickle
         self.deadline = call.deadline
@@ -240,7 +243,9 @@ class MemoryCallQueue(CallQueue):
 
     # --- caller side ------------------------------------------------------------------------------------
 
-    async def send_offer_init(self, host: str, sdp: str, disable_trickle: bool, *, deadline: float) -> CallerExchange:
+    async def send_offer_init(
+        self, host: str, sdp: str, disable_trickle: bool, *, deadline: float, caller: str = ""
+    ) -> CallerExchange:
         self._check_open()
         if self._callers.get(host, 0) >= self._max_callers:
             raise TooManyCallersError(host)
@@ -249,7 +254,7 @@ class MemoryCallQueue(CallQueue):
             if not self._presence.get(host):
                 await self._wait_for_presence(host, min(self._offline_delay, deadline - time.time()))
                 self._check_open()
-            call = _Call(host, sdp, disable_trickle, deadline)
+            call = _Call(host, sdp, disable_trickle, deadline, caller)
         except BaseException:
             self._remove_caller(host)
             raise
@@ -260,8 +265,8 @@ class MemoryCallQueue(CallQueue):
         logger.debug("call(%s) queued for host %r", call.uuid, host)
         return _MemoryCallerExchange(self, call)
 
-    async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate) -> None:
-        call = self._live(host, uuid)
+    async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate, *, caller: str = "") -> None:
+        call = self._live(host, uuid, caller)
         if call.caller_terminal:
             raise InactiveOfferError(uuid)
         if call.caller_candidates >= self._max_candidates:
@@ -269,15 +274,15 @@ class MemoryCallQueue(CallQueue):
         call.caller_candidates += 1
         call.to_answerer.put_nowait(CallerCandidate(candidate))
 
-    async def send_offer_done(self, host: str, uuid: str) -> None:
-        call = self._live(host, uuid)
+    async def send_offer_done(self, host: str, uuid: str, *, caller: str = "") -> None:
+        call = self._live(host, uuid, caller)
         if call.caller_terminal:
             return
         call.caller_terminal = True
         call.to_answerer.put_nowait(CallerDone())
 
-    async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus) -> None:
-        call = self._live(host, uuid)
+    async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus, *, caller: str = "") -> None:
+        call = self._live(host, uuid, caller)
         if call.caller_terminal:
             return
         call.caller_terminal = True
@@ -365,9 +370,9 @@ class MemoryCallQueue(CallQueue):
         if self._closed:
             raise QueueClosedError()
 
-    def _live(self, host: str, uuid: str) -> _Call:
+    def _live(self, host: str, uuid: str, caller: str) -> _Call:
         call = self._calls.get(uuid)
-        if call is None or call.host != host or not call.active:
+        if call is None or call.host != host or call.caller != caller or not call.active:
             raise InactiveOfferError(uuid)
         return call
 

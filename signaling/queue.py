@@ -13,7 +13,9 @@ What every implementation must provide (§6.3, "what any distributed queue must 
    terminal events (caller done/error, answerer done/error) are sticky.
 4. **Deadlines**: ``deadline`` is wall-clock (``time.time()``) seconds so that it means the same
    on every node; nothing about a call outlives it.
-5. **uuid → host binding**: CallUpdate carries a uuid and a host; a uuid under another host is unknown.
+5. **uuid → host and caller binding**: CallUpdate carries a uuid, a host and the caller's auth
+   entity (``""`` without auth); a uuid under another host or created by another caller is unknown
+   (NOT_FOUND), so nobody can feed or abort someone else's call.
 
 Deadlines are enforced by the *users* of the exchanges (the service wraps every wait in a
 timeout); the queue only forgets a call once its deadline has passed. Every method that takes a
@@ -83,6 +85,8 @@ class CallerExchange(abc.ABC):
 
     uuid: str
     host: str
+    #: the auth entity that made the call (``""`` without auth).
+    caller: str
     #: wall-clock seconds (``time.time()``) after which the call is forgotten.
     deadline: float
 
@@ -109,6 +113,8 @@ class AnswererExchange(abc.ABC):
 
     uuid: str
     host: str
+    #: the auth entity that made the call (``""`` without auth); the answerer runs the session as it.
+    caller: str
     #: the caller's offer, still encoded (base64 JSON).
     sdp: str
     disable_trickle: bool
@@ -138,23 +144,25 @@ class CallQueue(abc.ABC):
     # --- caller side ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def send_offer_init(self, host: str, sdp: str, disable_trickle: bool, *, deadline: float) -> CallerExchange:
-        """Queue an offer for ``host``; it will be dispatched to exactly one answerer.
+    async def send_offer_init(
+        self, host: str, sdp: str, disable_trickle: bool, *, deadline: float, caller: str = ""
+    ) -> CallerExchange:
+        """Queue an offer for ``host`` from ``caller``; it will be dispatched to exactly one answerer.
 
         Raises TooManyCallersError (UNAVAILABLE) over the per-host cap, and HostOfflineError
         (NOT_FOUND) when no answerer has been present for the offline delay.
         """
 
     @abc.abstractmethod
-    async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate) -> None:
+    async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate, *, caller: str = "") -> None:
         """Append a caller candidate. TooManyCandidatesError (RESOURCE_EXHAUSTED) over the cap."""
 
     @abc.abstractmethod
-    async def send_offer_done(self, host: str, uuid: str) -> None:
+    async def send_offer_done(self, host: str, uuid: str, *, caller: str = "") -> None:
         """The caller has no more candidates. A no-op once the caller is done or failed."""
 
     @abc.abstractmethod
-    async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus) -> None:
+    async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus, *, caller: str = "") -> None:
         """The caller failed; the answerer is told and the call is forgotten. A no-op once the caller is done."""
 
     # --- answerer side --------------------------------------------------------------------------------

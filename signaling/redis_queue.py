@@ -17,10 +17,12 @@ key has a TTL or is deleted by its last user, so an idle Redis returns to its ba
 ``P:callers:{host}``                ZSET, member = call uuid, score = the call's deadline (ms): the
                                     per-host caller cap.
 ``P:offers:{host}``                 LIST of call uuids not yet claimed, oldest first.
-``P:call:{host}:uuid``              HASH: offer, deadline, claim and terminal flags, candidate
-                                    counts; ``PEXPIREAT`` deadline. Its existence is what "the call
-                                    is live" means; deleting it forgets the call. A uuid under
-                                    another host names no key: the uuid → host binding is free.
+``P:call:{host}:uuid``              HASH: offer, caller entity, deadline, claim and terminal
+                                    flags, candidate counts; ``PEXPIREAT`` deadline. Its existence
+                                    is what "the call is live" means; deleting it forgets the call.
+                                    A uuid under another host names no key (the uuid → host binding
+                                    is free); a CallUpdate from another entity is refused by the
+                                    scripts (uuid → caller binding).
 ``P:call:{host}:uuid:a`` / ``:c``   STREAMs towards the answerer / the caller, ``PEXPIREAT``
                                     deadline. Each is read from id 0 by its one reader, who deletes
                                     it when done.
@@ -132,7 +134,8 @@ _ANSWERER_GONE = "answerer went away before finishing the exchange"
 
 # --- Lua: each script touches the keys of one hash slot only -----------------------------------------
 
-# KEYS: callers, answerers, meta, offers. ARGV: mode, now_ms, max_callers, uuid, deadline_ms, sdp, trickle.
+# KEYS: callers, answerers, meta, offers. ARGV: mode, now_ms, max_callers, uuid, deadline_ms, sdp, trickle,
+# caller (the auth entity the call is bound to).
 # mode admit: -1 over the caller cap; else the caller is counted, and with answerers present the
 # call is created and queued (-> their number), without (-> 0) nothing more. mode queue: create
 # and queue (-> 1), for a caller admitted earlier. One round trip in the common case.
@@ -147,7 +150,7 @@ if ARGV[1] == 'admit' then
   present = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
   if present == 0 then return 0 end
 end
-redis.call('HSET', KEYS[3], 'sdp', ARGV[6], 'trickle', ARGV[7], 'created', now, 'deadline', deadline,
+redis.call('HSET', KEYS[3], 'sdp', ARGV[6], 'trickle', ARGV[7], 'caller', ARGV[8], 'created', now, 'deadline', deadline,
            'claimed', '0', 'caller_terminal', '0', 'answerer_terminal', '0', 'caller_cands', 0, 'answerer_cands', 0)
 redis.call('PEXPIREAT', KEYS[3], deadline)
 redis.call('RPUSH', KEYS[4], ARGV[4])
@@ -165,14 +168,14 @@ return 1
 """
 
 # KEYS: meta. ARGV: now_ms, close_to_expired_factor.
-# -> nil (gone, claimed, or nearly expired) or {sdp, trickle, deadline_ms}.
+# -> nil (gone, claimed, or nearly expired) or {sdp, trickle, deadline_ms, caller}.
 _CLAIM = """
-local f = redis.call('HMGET', KEYS[1], 'sdp', 'trickle', 'created', 'deadline', 'claimed')
+local f = redis.call('HMGET', KEYS[1], 'sdp', 'trickle', 'created', 'deadline', 'claimed', 'caller')
 if not f[1] or f[5] == '1' then return false end
 local created, deadline = tonumber(f[3]), tonumber(f[4])
 if deadline - tonumber(ARGV[1]) <= tonumber(ARGV[2]) * (deadline - created) then return false end
 redis.call('HSET', KEYS[1], 'claimed', '1')
-return {f[1], f[2], f[4]}
+return {f[1], f[2], f[4], f[6]}
 """
 
 # KEYS: meta, offers. ARGV: uuid, unclaim (1/0). Put a popped offer back at the head of its list,
@@ -189,15 +192,16 @@ return 1
 """
 
 # The caller's writes. KEYS: meta, to_answerer, to_caller, callers, offers. ARGV: uuid, kind, a, b,
-# max_candidates. kind cand (a = candidate JSON), done, error (a = code, b = message), close (a, b:
-# the Call failed; the caller also stops counting against the cap, and an unclaimed offer is withdrawn).
+# max_candidates, caller (a call made by another caller is no call at all for this one).
+# kind cand (a = candidate JSON), done, error (a = code, b = message), close (a, b: the Call
+# failed; the caller also stops counting against the cap, and an unclaimed offer is withdrawn).
 # -> -1 no such live call, -2 over the candidate cap, 0 no-op, 1 done.
 _CALLER = """
 local m = redis.call('HMGET', KEYS[1], 'deadline', 'caller_terminal', 'caller_cands', 'deadline', 'claimed',
-                     'answerer_terminal')
+                     'answerer_terminal', 'caller')
 local kind = ARGV[2]
 if kind == 'close' then redis.call('ZREM', KEYS[4], ARGV[1]) end
-if not m[1] then
+if not m[1] or m[7] ~= ARGV[6] then
   if kind == 'close' then redis.call('DEL', KEYS[3]) return 0 end
   return -1
 end
@@ -420,9 +424,10 @@ class _CallerEventIterator:
 
 
 class _RedisCallerExchange(CallerExchange):
-    def __init__(self, queue: RedisCallQueue, uuid: str, host: str, deadline: float) -> None:
+    def __init__(self, queue: RedisCallQueue, uuid: str, host: str, caller: str, deadline: float) -> None:
         self.uuid = uuid
         self.host = host
+        self.caller = caller
         self.deadline = deadline
         self._queue = queue
         self._closed = False
@@ -440,10 +445,11 @@ class _RedisCallerExchange(CallerExchange):
 
 class _RedisAnswererExchange(AnswererExchange):
     def __init__(
-        self, queue: RedisCallQueue, uuid: str, host: str, sdp: str, disable_trickle: bool, deadline: float
+        self, queue: RedisCallQueue, uuid: str, host: str, caller: str, sdp: str, disable_trickle: bool, deadline: float
     ) -> None:
         self.uuid = uuid
         self.host = host
+        self.caller = caller
         self.sdp = sdp
         self.disable_trickle = disable_trickle
         self.deadline = deadline
@@ -622,13 +628,15 @@ class RedisCallQueue(CallQueue):
 
     # --- caller side ------------------------------------------------------------------------------------
 
-    async def send_offer_init(self, host: str, sdp: str, disable_trickle: bool, *, deadline: float) -> CallerExchange:
+    async def send_offer_init(
+        self, host: str, sdp: str, disable_trickle: bool, *, deadline: float, caller: str = ""
+    ) -> CallerExchange:
         self._check_open()
         uuid = str(uuid_mod.uuid4())
         keys = [self._keys.callers(host), self._keys.answerers(host), *self._keys.call(host, uuid)[:1]]
         keys.append(self._keys.offers(host))
         args: list[str | int] = ["admit", _ms(time.time()), self._max_callers, uuid, _ms(deadline), sdp]
-        args.append("1" if disable_trickle else "0")
+        args += ["1" if disable_trickle else "0", caller]
         answerers = await self._op(self._offer_script(keys=keys, args=args))
         if answerers == -1:
             raise TooManyCallersError(host)
@@ -642,20 +650,20 @@ class RedisCallQueue(CallQueue):
                 await self._quietly(self._redis.zrem(keys[0], uuid))
                 raise
         logger.debug("call(%s) queued for host %r", uuid, host)
-        caller = _RedisCallerExchange(self, uuid, host, deadline)
-        self._calling.add(caller)
-        return caller
+        exchange = _RedisCallerExchange(self, uuid, host, caller, deadline)
+        self._calling.add(exchange)
+        return exchange
 
-    async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate) -> None:
-        result = await self._caller_write(host, uuid, "cand", _candidate_json(candidate))
+    async def send_offer_update(self, host: str, uuid: str, candidate: IceCandidate, *, caller: str = "") -> None:
+        result = await self._caller_write(host, uuid, caller, "cand", _candidate_json(candidate))
         if result == -2:
             raise TooManyCandidatesError(uuid, self._max_candidates)
 
-    async def send_offer_done(self, host: str, uuid: str) -> None:
-        await self._caller_write(host, uuid, "done")
+    async def send_offer_done(self, host: str, uuid: str, *, caller: str = "") -> None:
+        await self._caller_write(host, uuid, caller, "done")
 
-    async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus) -> None:
-        await self._caller_write(host, uuid, "error", str(error.code.value), error.message)
+    async def send_offer_error(self, host: str, uuid: str, error: ErrorStatus, *, caller: str = "") -> None:
+        await self._caller_write(host, uuid, caller, "error", str(error.code.value), error.message)
 
     # --- answerer side ----------------------------------------------------------------------------------
 
@@ -747,7 +755,7 @@ class RedisCallQueue(CallQueue):
                         keys = self._keys.call(caller.host, caller.uuid)
                         keys += [self._keys.callers(caller.host), self._keys.offers(caller.host)]
                         args: list[str | int] = [caller.uuid, "close", str(closed.code.value), closed.message]
-                        args.append(self._max_candidates)
+                        args += [self._max_candidates, caller.caller]
                         await self._caller_script(keys=keys, args=args, client=pipe)
                     pipe.delete(self._keys.instance, self._keys.wake)
                     await pipe.execute()
@@ -818,10 +826,12 @@ class RedisCallQueue(CallQueue):
         except (StoreUnavailableError, QueueClosedError) as exc:
             logger.debug("cleanup skipped: %s", exc)
 
-    async def _caller_write(self, host: str, uuid: str, kind: str, a: str = "", b: str = "") -> int:
+    async def _caller_write(self, host: str, uuid: str, caller: str, kind: str, a: str = "", b: str = "") -> int:
         self._check_open()
         keys = [*self._keys.call(host, uuid), self._keys.callers(host), self._keys.offers(host)]
-        result: int = await self._op(self._caller_script(keys=keys, args=[uuid, kind, a, b, self._max_candidates]))
+        result: int = await self._op(
+            self._caller_script(keys=keys, args=[uuid, kind, a, b, self._max_candidates, caller])
+        )
         if result == -1:
             raise InactiveOfferError(uuid)
         return result
@@ -837,7 +847,9 @@ class RedisCallQueue(CallQueue):
                 await self._quietly(pipe.execute())
             return
         try:
-            await self._caller_write(caller.host, caller.uuid, "close", str(error.code.value), error.message)
+            await self._caller_write(
+                caller.host, caller.uuid, caller.caller, "close", str(error.code.value), error.message
+            )
         except (StoreUnavailableError, QueueClosedError) as exc:
             logger.debug("call(%s): close not recorded: %s", caller.uuid, exc)
 
@@ -964,8 +976,8 @@ class RedisCallQueue(CallQueue):
         if claimed is None:
             logger.debug("call(%s) withdrawn or too close to its deadline: dropped", uuid)
             return
-        sdp, trickle, deadline_ms = claimed
-        exchange = _RedisAnswererExchange(self, uuid, host, sdp, trickle == "1", int(deadline_ms) / 1000)
+        sdp, trickle, deadline_ms, caller = claimed
+        exchange = _RedisAnswererExchange(self, uuid, host, caller, sdp, trickle == "1", int(deadline_ms) / 1000)
         waiter = self._local_waiter(host)
         if waiter is None:
             await self._requeue(exchange)

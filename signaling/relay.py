@@ -105,6 +105,7 @@ class AnswerRelay:
                     sdp=exchange.sdp,
                     optional_config=WebRTCConfig(self._config.ice_servers, exchange.disable_trickle).to_proto(),
                     deadline=deadline_timestamp(exchange.deadline),
+                    caller_auth_entity=exchange.caller,
                 ),
             )
         )

@@ -5,8 +5,10 @@ Call queues an offer and streams the answerer's init and candidates back; CallUp
 caller's candidates, done or error into the call; Answer claims one call for an answerer and
 relays it (:mod:`signaling.relay`). Every wait is bounded by the offer deadline except an idle
 answerer's wait for a call, which lasts as long as its stream (heartbeats find dead answerers).
-``authorization`` is never read: this server does not authenticate, and the Rust dialer's fake
-``Basic`` header must pass (§10).
+``authorization`` is never read here: when auth is configured, the handler table checks it first
+(:mod:`signaling.auth`) and leaves the caller's principal in ``current_principal``; each call is
+bound to that principal's entity, so a CallUpdate from anyone else finds no such call (NOT_FOUND).
+Without auth the Rust dialer's fake ``Basic`` header must pass (§10).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 from grpclib import Status
 
 from ._tasks import bounded, cancel_and_wait
+from .auth import current_principal
 from .config import WebRTCConfig
 from .const import CLEANUP_TIMEOUT, HEARTBEAT_INTERVAL, OFFER_DEADLINE
 from .errors import (
@@ -57,6 +60,11 @@ def _grpc_errors() -> Iterator[None]:
         raise exc.grpc_error() from exc
 
 
+def _caller_entity() -> str:
+    principal = current_principal.get()
+    return principal.entity if principal is not None else ""
+
+
 @dataclass(slots=True)
 class _CallProgress:
     answered: bool = False
@@ -67,7 +75,8 @@ class SignalingService(SignalingServiceBase):
     gRPC-web and any in-process answerer.
 
     :param queue: where offers meet answerers; an in-memory queue when omitted (closed by :meth:`close`).
-    :param config: ICE servers and trickle setting handed to callers and answerers.
+    :param config: ICE servers and trickle setting handed to callers and answerers; or a function
+        returning them, called per request (TURN REST credentials are minted fresh each time).
     :param allowed_hosts: optional ``forHosts`` allow-list; empty accepts any ``rpc-host`` (§3).
     :param offer_deadline: bound on Call, CallUpdate and the whole exchange (10 s on the wire).
     :param heartbeat_interval: heartbeat period on Answer streams that ask for heartbeats.
@@ -81,7 +90,7 @@ class SignalingService(SignalingServiceBase):
         self,
         queue: CallQueue | None = None,
         *,
-        config: WebRTCConfig | None = None,
+        config: WebRTCConfig | Callable[[], WebRTCConfig] | None = None,
         allowed_hosts: Iterable[str] | None = None,
         offer_deadline: float = OFFER_DEADLINE,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
@@ -90,7 +99,8 @@ class SignalingService(SignalingServiceBase):
         self._route_host = route_host or (lambda host: host)
         self._owns_queue = queue is None
         self._queue: CallQueue = queue if queue is not None else MemoryCallQueue()
-        self._config = config if config is not None else WebRTCConfig()
+        fixed = config if isinstance(config, WebRTCConfig) else WebRTCConfig()
+        self._config: Callable[[], WebRTCConfig] = config if callable(config) else (lambda: fixed)
         self._allowed = HostAllowList(allowed_hosts)
         self._offer_deadline = offer_deadline
         self._heartbeat_interval = heartbeat_interval
@@ -101,7 +111,8 @@ class SignalingService(SignalingServiceBase):
 
     @property
     def config(self) -> WebRTCConfig:
-        return self._config
+        """The config for one request (fresh TURN credentials when a provider was given)."""
+        return self._config()
 
     async def close(self) -> None:
         """Close the queue if this service created it; running RPCs then end promptly."""
@@ -130,7 +141,7 @@ class SignalingService(SignalingServiceBase):
             try:
                 async with asyncio.timeout(self._offer_deadline):
                     caller = await self._queue.send_offer_init(
-                        host, request.sdp, request.disable_trickle, deadline=deadline
+                        host, request.sdp, request.disable_trickle, deadline=deadline, caller=_caller_entity()
                     )
                     logger.info("call(%s): offer for host %r", caller.uuid, host)
                     await self._relay_answers(stream, caller, progress)
@@ -189,14 +200,16 @@ class SignalingService(SignalingServiceBase):
 
     async def _call_update(self, host: str, request: pb.CallUpdateRequest) -> None:
         stage = request.WhichOneof("update")
+        caller = _caller_entity()
         if stage == "candidate":
-            await self._queue.send_offer_update(host, request.uuid, candidate_from_proto(request.candidate))
+            candidate = candidate_from_proto(request.candidate)
+            await self._queue.send_offer_update(host, request.uuid, candidate, caller=caller)
         elif stage == "done":
-            await self._queue.send_offer_done(host, request.uuid)
+            await self._queue.send_offer_done(host, request.uuid, caller=caller)
         elif stage == "error":
             error = ErrorStatus.from_proto(request.error)
             logger.info("call(%s): caller reports %s: %s", request.uuid, error.code.name, error.message)
-            await self._queue.send_offer_error(host, request.uuid, error)
+            await self._queue.send_offer_error(host, request.uuid, error, caller=caller)
         else:
             raise SignalingError("CallUpdateRequest has no update stage", status=Status.INVALID_ARGUMENT)
 
@@ -206,7 +219,7 @@ class SignalingService(SignalingServiceBase):
         with _grpc_errors():
             self._allowed.check(hosts_from_metadata(stream.metadata))
             await stream.recv_message()
-            await stream.send_message(pb.OptionalWebRTCConfigResponse(config=self._config.to_proto()))
+            await stream.send_message(pb.OptionalWebRTCConfigResponse(config=self.config.to_proto()))
 
     async def ReportConnectionMetadata(
         self, stream: Stream[pb.ReportConnectionMetadataRequest, pb.ReportConnectionMetadataResponse]
@@ -254,7 +267,7 @@ class SignalingService(SignalingServiceBase):
         exchange = await self._queue.recv_offer(hosts)
         logger.info("call(%s): answering for host %r", exchange.uuid, exchange.host)
         try:
-            await AnswerRelay(stream, sender, exchange, self._config).run()
+            await AnswerRelay(stream, sender, exchange, self.config).run()
         finally:
             await bounded(exchange.close(), CLEANUP_TIMEOUT, f"call({exchange.uuid}): closing answer")
 

@@ -14,12 +14,13 @@ from typing import Any
 
 from peer.errors import ResourceNotFoundError, ValidationError
 from peer.resource import API, Model, Registry, ResourceConfig
+from signaling.auth import CREDS_API_KEY, ApiKey
 
 _ENTRY_KEYS = {"name", "api", "type", "namespace", "model", "attributes", "depends_on"}
 #: Keys of Viam's config that peerbot accepts and does not act on.
 _IGNORED_ENTRY_KEYS = {"frame", "service_configs", "log_configuration", "notes"}
-_TOP_KEYS = {"components", "services", "network"}
-_IGNORED_TOP_KEYS = {"modules", "remotes", "processes", "packages", "auth", "agent", "debug", "cloud", "jobs",
+_TOP_KEYS = {"components", "services", "network", "auth", "cloud"}
+_IGNORED_TOP_KEYS = {"modules", "remotes", "processes", "packages", "agent", "debug", "jobs",
                      "revision", "log", "disable_partial_start", "enable_web_profile", "maintenance"}
 
 
@@ -37,10 +38,36 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """Viam's ``auth`` section: ``{"handlers": [{"type": "api-key", "config": {KEY_ID: SECRET, …}}]}``.
+
+    RDK's legacy ``key``/``keys`` entries (bare secrets, no key id) are not supported: viam-sdk
+    authenticates with ``auth_entity`` = the key id. No keys: auth is off.
+    """
+
+    api_keys: tuple[ApiKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    """The parts of Viam's ``cloud`` section peerbot acts on: where to signal and under which names.
+
+    The robot answers calls for ``fqdn`` and ``local_fqdn`` at ``signaling_address`` (``HOST:PORT``),
+    as viam-server does; the rest of the section (``id``, ``secret``, ``app_address`` …) is ignored.
+    """
+
+    fqdn: str | None = None
+    local_fqdn: str | None = None
+    signaling_address: str | None = None
+
+
+@dataclass(frozen=True)
 class RobotConfig:
     components: tuple[ResourceConfig, ...] = ()
     services: tuple[ResourceConfig, ...] = ()
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
 
     @property
     def resources(self) -> tuple[ResourceConfig, ...]:
@@ -111,6 +138,46 @@ def _parse_entry(entry: Any, kind: str, path: str, problems: list[str]) -> Resou
     return ResourceConfig(name, api, model, dict(attributes), tuple(depends_on), path)
 
 
+_LEGACY_KEY_ENTRIES = {"key", "keys"}
+
+
+def _parse_auth(raw: Any, problems: list[str]) -> AuthConfig:
+    if not isinstance(raw, Mapping):
+        problems.append("auth: must be an object")
+        return AuthConfig()
+    handlers = raw.get("handlers", [])
+    if not isinstance(handlers, list):
+        problems.append("auth.handlers: must be a list")
+        return AuthConfig()
+    keys: dict[str, ApiKey] = {}
+    for index, handler in enumerate(handlers):
+        path = f"auth.handlers[{index}]"
+        if not isinstance(handler, Mapping):
+            problems.append(f"{path}: must be an object")
+            continue
+        if handler.get("type") != CREDS_API_KEY:
+            problems.append(f"{path}.type: unsupported auth handler {handler.get('type')!r} (only {CREDS_API_KEY!r})")
+            continue
+        entries = handler.get("config", {})
+        if not isinstance(entries, Mapping):
+            problems.append(f"{path}.config: must be an object of KEY_ID: SECRET")
+            continue
+        found = 0
+        for key_id, secret in entries.items():
+            if key_id in _LEGACY_KEY_ENTRIES:
+                continue
+            if not isinstance(secret, str) or not secret or not key_id or ":" in key_id:
+                problems.append(f"{path}.config.{key_id}: must be a non-empty secret string (and the id has no ':')")
+            elif key_id in keys:
+                problems.append(f"{path}.config.{key_id}: API key id given twice")
+            else:
+                keys[key_id] = ApiKey(key_id, secret)
+                found += 1
+        if not found:
+            problems.append(f"{path}.config: no API keys (entries KEY_ID: SECRET; legacy key/keys are not supported)")
+    return AuthConfig(tuple(keys.values()))
+
+
 def parse_config(raw: Any) -> RobotConfig:
     """Parse a decoded JSON document; raises :class:`ConfigError` listing every problem."""
     problems: list[str] = []
@@ -118,7 +185,7 @@ def parse_config(raw: Any) -> RobotConfig:
         raise ConfigError(["(top level): must be a JSON object"])
     for key in raw:
         if key not in _TOP_KEYS | _IGNORED_TOP_KEYS:
-            problems.append(f"{key}: unknown key (expected components, services, network)")
+            problems.append(f"{key}: unknown key (expected components, services, network, auth, cloud)")
     parsed: dict[str, list[ResourceConfig]] = {"components": [], "services": []}
     entry_paths: dict[str, str] = {}
     for section, kind in (("components", "component"), ("services", "service")):
@@ -156,9 +223,33 @@ def parse_config(raw: Any) -> RobotConfig:
         if bind is not None and (not isinstance(bind, str) or ":" not in bind):
             problems.append('network.bind_address: must be "host:port"')
             bind = None
+    auth = _parse_auth(raw["auth"], problems) if "auth" in raw else AuthConfig()
+    cloud = _parse_cloud(raw.get("cloud", {}), problems)
     if problems:
         raise ConfigError(problems)
-    return RobotConfig(tuple(parsed["components"]), tuple(parsed["services"]), NetworkConfig(bind))
+    return RobotConfig(
+        tuple(parsed["components"]), tuple(parsed["services"]), NetworkConfig(bind), auth=auth, cloud=cloud
+    )
+
+
+def _parse_cloud(cloud: Any, problems: list[str]) -> CloudConfig:
+    if not isinstance(cloud, Mapping):
+        problems.append("cloud: must be an object")
+        return CloudConfig()
+    values: dict[str, str | None] = {}
+    for key in ("fqdn", "local_fqdn", "signaling_address"):
+        value = cloud.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"cloud.{key}: must be a string")
+            value = None
+        values[key] = value or None
+    address = values["signaling_address"]
+    if address is not None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) <= 0xFFFF:
+            problems.append(f'cloud.signaling_address: must be "host:port", got {address!r}')
+            values["signaling_address"] = None
+    return CloudConfig(**values)
 
 
 def load_config(path: str | Path) -> RobotConfig:

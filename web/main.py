@@ -15,10 +15,16 @@ import peer.components
 import peer.services  # noqa: F401
 from peer.errors import ValidationError
 from peer.resource.build import build_resources
+from signaling.auth import ApiKey
+from signaling.external import ExternalSignaling
+from signaling.ice import IceSettings
 
 from .config import ConfigError, RobotConfig, builtin_config, load_config
 from .cors import Origin, parse_origin
-from .robot import Robot
+from .external_args import add_external_signaling_arguments, external_signaling
+from .ice_args import add_ice_arguments, ice_settings
+from .robot import Robot, robot_authenticator
+from .signal import add_signal_parser, signal_main
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +50,27 @@ def _parser() -> argparse.ArgumentParser:
                        help="import a Python module first (it may register custom APIs and models); repeatable")
     serve.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                        help="event loop: uvloop when installed (auto), or force one")
+    serve.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET", type=_api_key,
+                       help="require authentication; callers authenticate with this API key (viam-sdk: "
+                       "auth_entity=ID, Credentials(type='api-key', payload=SECRET)); repeatable, adds to "
+                       "the config's auth section")
     serve.add_argument("--check", action="store_true", help="validate the config, build nothing, exit")
+    add_external_signaling_arguments(serve)
+    add_ice_arguments(serve)
+    add_signal_parser(commands, _origin)
     return parser
 
 
 def _origin(value: str) -> Origin:
     try:
         return parse_origin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _api_key(value: str) -> ApiKey:
+    try:
+        return ApiKey.parse(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -63,9 +83,15 @@ def _bind(args: argparse.Namespace, config: RobotConfig) -> tuple[str, int]:
     return (args.host or host), (port if args.port is None else args.port)
 
 
-async def _serve(args: argparse.Namespace, config: RobotConfig) -> None:
+async def _serve(
+    args: argparse.Namespace, config: RobotConfig, ice: IceSettings, external: ExternalSignaling | None
+) -> None:
     resources = await build_resources(config.resources)
-    robot = Robot(resources, allowed_origins=args.allow_origin)
+    api_keys = list({key.id: key for key in [*config.auth.api_keys, *args.api_key]}.values())  # the CLI wins
+    auth = robot_authenticator(api_keys) if api_keys else None
+    robot = Robot(
+        resources, allowed_origins=args.allow_origin, auth=auth, ice=ice, external_signaling=external
+    )
     host, port = _bind(args, config)
     if args.unix and args.port is None and args.host is None:
         await robot.serve(unix=args.unix, port=None)
@@ -90,17 +116,22 @@ def run_loop(main_coro: Coroutine[Any, Any, None], loop: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     level = logging.WARNING - 10 * (args.verbose + 1)
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "signal":
+        return signal_main(parser, args)
+    ice = ice_settings(parser, args)
     try:
         for name in args.module:
             importlib.import_module(name)
         config = load_config(args.config) if args.config else builtin_config()
+        external = external_signaling(args, config)
         if args.check:
             print(f"config ok: {len(config.components)} components, {len(config.services)} services")
             return 0
-        run_loop(_serve(args, config), args.loop)
+        run_loop(_serve(args, config, ice, external), args.loop)
     except ConfigError as exc:
         print(f"peerbot: {exc.message}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -23,7 +24,11 @@ from peer.server import Server
 from peer.signals import stop_on_signals
 from peer.stream import StreamService
 from peer.webrtc import OfferAnswerer, PeerSessions, set_udp_receive_buffer
+from signaling.answerer import Answerer
+from signaling.auth import ApiKey, Authenticator, AuthService, RequestAuthorizer
 from signaling.config import WebRTCConfig
+from signaling.external import ExternalSignaling, external_answerer
+from signaling.ice import IceSettings
 from signaling.internal import internal_answerer
 from signaling.service import SignalingService
 
@@ -41,6 +46,11 @@ SELF_HOST = "peerbot-self"
 ANSWER_WORKERS = 4
 
 
+def robot_authenticator(api_keys: Iterable[ApiKey], **options: Any) -> Authenticator:
+    """The authenticator ``peerbot serve`` uses: its tokens are valid on this robot only."""
+    return Authenticator(api_keys, hosts=[SELF_HOST], **options)
+
+
 class Robot:
     """Everything ``peerbot serve`` runs; ``start`` then ``close`` (or ``serve`` until a signal)."""
 
@@ -50,6 +60,9 @@ class Robot:
         *,
         allowed_origins: Iterable[str | Origin] = (),
         webrtc_config: WebRTCConfig | None = None,
+        auth: Authenticator | None = None,
+        ice: IceSettings | None = None,
+        external_signaling: ExternalSignaling | None = None,
         first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
         close_grace: float = CLOSE_GRACE_S,
     ) -> None:
@@ -57,8 +70,23 @@ class Robot:
         # RobotService.Shutdown stops the whole robot, not only the Server's own listeners
         self.server.robot_service.on_shutdown = self.request_stop
         # Signaling joins the one handler table, so it is served on every transport (h2c, gRPC-web).
-        self.signaling = SignalingService(config=webrtc_config, route_host=lambda host: SELF_HOST)
+        # ICE servers (fresh TURN REST credentials per request) for LAN callers and our own answers
+        self.ice = ice if ice is not None else IceSettings()
+        self.signaling = SignalingService(
+            config=webrtc_config if webrtc_config is not None else self.ice.webrtc_config,
+            route_host=lambda host: SELF_HOST,
+        )
+        #: Answers through a remote rendezvous too (``--signaling-address``), started with the robot.
+        self.external_signaling = external_signaling
+        self.external_answerer: Answerer | None = None
         self.server.handlers.add([self.signaling])
+        # Auth (optional): required on every method of every transport but Authenticate. Every
+        # host a caller names means this robot, so tokens are for SELF_HOST (see robot_authenticator).
+        self.auth = auth
+        if auth is not None:
+            authorizer = RequestAuthorizer(auth, host=SELF_HOST, route_host=lambda host: SELF_HOST)
+            self.server.handlers.add([AuthService(authorizer)])
+            self.server.handlers.auth = authorizer
         # Live video: AddStream renegotiates the caller's peer connection (WebRTC callers only).
         self.streams = StreamService(self.server.manager)
         self.server.handlers.add([self.streams])
@@ -79,10 +107,15 @@ class Robot:
         """Listen on ``host:port`` (everything) when ``port`` is given, and on ``unix`` (native gRPC)."""
         try:
             set_udp_receive_buffer()
-            answer = OfferAnswerer(self.server.handlers, self.peer_sessions)
+            answer = OfferAnswerer(self.server.handlers, self.peer_sessions, ice_servers=self.ice.servers)
             await self._answering.enter_async_context(
                 internal_answerer(self.signaling, [SELF_HOST], answer, workers=ANSWER_WORKERS)
             )
+            if self.external_signaling is not None:
+                self.external_answerer = await self._answering.enter_async_context(
+                    external_answerer(self.external_signaling.address, self.external_signaling.hosts, answer,
+                                      workers=ANSWER_WORKERS, **self.external_signaling.options)
+                )
             if port is not None:
                 await self.listener.start(host, port)
             if unix is not None:

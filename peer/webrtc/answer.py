@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from grpclib import Status
@@ -31,7 +31,10 @@ from grpclib.const import Handler
 
 from peer.tunnel import Servable
 from signaling.answerer import Offer, SendAnswer, SendCandidate
+from signaling.auth import principal_from_offer
+from signaling.config import IceServer
 from signaling.errors import SignalingError
+from signaling.ice import merge_ice_servers
 from signaling.sdp import IceCandidate
 
 from .session import PeerSession, PeerSessions
@@ -45,6 +48,9 @@ class OfferAnswerer:
     :param handlers: the robot's handler table, served on every session's ``data`` channel.
     :param sessions: the registry every session joins until it closes.
     :param tunnel_options: keyword arguments for each session's :class:`~peer.tunnel.TunnelServer`.
+    :param ice_servers: the robot's own STUN/TURN servers, called per offer (fresh TURN REST
+        credentials); used after the ones the signaling server sent with the offer, because aiortc
+        takes only the first STUN and the first TURN URL and the rendezvous's are meant for this call.
     """
 
     def __init__(
@@ -53,8 +59,10 @@ class OfferAnswerer:
         sessions: PeerSessions,
         *,
         tunnel_options: Mapping[str, Any] | None = None,
+        ice_servers: Callable[[], Sequence[IceServer]] = tuple,
     ) -> None:
         self.handlers = handlers
+        self._ice_servers = ice_servers
         self.sessions = sessions
         self._tunnel_options = dict(tunnel_options or {})
 
@@ -71,10 +79,11 @@ class OfferAnswerer:
         tag = offer.uuid[:8]
         session = PeerSession(
             self.handlers,
-            ice_servers=offer.config.ice_servers,
+            ice_servers=merge_ice_servers(offer.config.ice_servers, self._ice_servers()),
             tag=tag,
             registry=self.sessions,
             tunnel_options=self._tunnel_options,
+            principal=principal_from_offer(offer.caller),
         )
         ready = False
         try:

@@ -20,6 +20,7 @@ from grpclib import Status
 from grpclib.const import Handler
 
 from peer.tunnel import Servable, TunnelServer
+from signaling.auth import Principal
 from signaling.config import IceServer
 from signaling.errors import InvalidSdpError, SignalingError
 from signaling.sdp import SessionDescription
@@ -53,6 +54,11 @@ class RemotePeer:
     def cert(self) -> None:
         return None
 
+    @property
+    def principal(self) -> Principal | None:
+        """Whom the session's Call was authenticated as; its calls run as them (``peer.handlers``)."""
+        return self._session.principal
+
     def __repr__(self) -> str:
         return f"<RemotePeer {self._session.tag} {self.addr()}>"
 
@@ -71,6 +77,7 @@ class PeerSession(WebRTCConnection):
     :param handlers: the robot's handler table (anything with ``__mapping__()``).
     :param registry: where the session is listed until it closes.
     :param tunnel_options: keyword arguments for :class:`~peer.tunnel.TunnelServer` (limits).
+    :param principal: the caller's principal, vouched for by the signaling server.
     """
 
     def __init__(
@@ -81,8 +88,10 @@ class PeerSession(WebRTCConnection):
         tag: str = "",
         registry: PeerSessions | None = None,
         tunnel_options: Mapping[str, Any] | None = None,
+        principal: Principal | None = None,
     ) -> None:
         super().__init__(ice_servers, tag=tag, polite=False)
+        self.principal = principal
         self.peer = RemotePeer(self)
         #: The video streams sent to this caller (added by ``StreamService.AddStream``).
         self.video = PeerVideo(self)

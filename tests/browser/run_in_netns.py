@@ -9,6 +9,9 @@
   candidate on the namespace's veth address, no ``.local`` mDNS names). Needs no robot features.
 * ``webrtc`` — ``createRobotClient`` over signaling (gRPC-web) + the data channel: ResourceNames,
   GetReadings, GetImages, and an error status (a sensor that does not exist).
+* ``webrtc-auth`` — the robot requires an API key (``--api-key``): ``createRobotClient`` with
+  ``credentials: {type: 'api-key', payload, authEntity}`` over WebRTC (ResourceNames, GetReadings),
+  then the same with a wrong secret, which must fail.
 * ``direct`` — ``new RobotClient().dial({host: 'http://localhost:P'})``: gRPC-web only
   (GetOperations on connect, then ResourceNames).
 * ``panel``  — the control panel (``web/static/index.html`` + ``panel.js``) from the robot's own
@@ -54,6 +57,9 @@ from tests.web.wire import frame, split_body
 if TYPE_CHECKING:  # playwright is imported where it runs: pytest imports this module's constants
     from playwright.sync_api import Browser, Page
 
+#: The API key of the ``webrtc-auth`` scenario.
+AUTH_KEY_ID = "browser-key"
+AUTH_SECRET = "browser-secret-1"
 CHROMIUM = os.environ.get("PEERBOT_CHROMIUM", "/usr/bin/chromium")
 #: real-clients.md §4.3 / style.md §2.4. The last two are what make WebRTC work in the namespace:
 #: loopback allowed, and host candidates as plain IPs instead of mDNS ``<uuid>.local`` names.
@@ -156,6 +162,28 @@ _SCENARIOS: dict[str, str] = {
     });
   }
   if (robot) await step('disconnect', async () => { await robot.disconnect(); return true; }, 5000);
+  return out;
+""",
+    "webrtc-auth": _PRELUDE + """
+  const dialWith = (payload) => V.createRobotClient({host: args.host, signalingAddress: args.signaling,
+    credentials: {type: 'api-key', payload, authEntity: args.keyId},
+    iceServers: [], noReconnect: true, dialTimeout: 10000});
+  let robot = null;
+  const connected = await step('connect', async () => {
+    robot = await dialWith(args.secret);
+    return {iceConnectionState: robot.peerConn ? robot.peerConn.iceConnectionState : null};
+  }, 15000);
+  if (connected) {
+    await step('resourceNames', async () => H.toPlain(await robot.resourceNames()));
+    await step('getReadings', async () =>
+      H.toPlain(await new V.SensorClient(robot, 'sensor1').getReadings()));
+    await step('disconnect', async () => { await robot.disconnect(); return true; }, 5000);
+  }
+  await step('wrongSecret', async () => {
+    const other = await dialWith('not-the-secret');
+    await other.disconnect();
+    return 'connected';
+  }, 15000);
   return out;
 """,
     "direct": _PRELUDE + """
@@ -268,9 +296,9 @@ def _static_server() -> Iterator[int]:
 
 
 @contextmanager
-def _robot(report: dict[str, Any]) -> Iterator[int | None]:
+def _robot(report: dict[str, Any], extra_args: tuple[str, ...] = ()) -> Iterator[int | None]:
     """``peerbot serve`` on 0.0.0.0 (so both 127.0.0.1/localhost and 198.18.0.1 reach it)."""
-    proc = ServerProcess.peerbot(["--host", "0.0.0.0", "--port", "0"])
+    proc = ServerProcess.peerbot(["--host", "0.0.0.0", "--port", "0", *extra_args])
     try:
         proc.start()
         address = proc.wait_ready(1, READY_TIMEOUT_S)[0]
@@ -530,7 +558,8 @@ def run(scenario: str) -> dict[str, Any]:
         if scenario == "video":
             _run_video(report)
             return report
-        with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
+        serve_args = ("--api-key", f"{AUTH_KEY_ID}:{AUTH_SECRET}") if scenario == "webrtc-auth" else ()
+        with _robot(report, serve_args) as port, _static_server() as page_port, sync_playwright() as playwright:
             assert port is not None
             page_host = "localhost" if scenario == "direct" else NETNS_ADDRESS
             args = {
@@ -538,6 +567,8 @@ def run(scenario: str) -> dict[str, Any]:
                 "signaling": f"http://{NETNS_ADDRESS}:{port}",
                 "direct": f"http://localhost:{port}",
                 "budgetMs": SCENARIO_BUDGET_S * 1000,
+                "keyId": AUTH_KEY_ID,
+                "secret": AUTH_SECRET,
             }
             report.update(robotPort=port, pageOrigin=f"http://{page_host}:{page_port}", args=args)
             browser = _launch(playwright)

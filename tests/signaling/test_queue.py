@@ -95,6 +95,28 @@ async def test_ordered_exchange_both_ways(setup: QueueSetup) -> None:
         await a.send_offer_done(HOST, caller.uuid)
 
 
+async def test_uuid_is_bound_to_its_caller(setup: QueueSetup) -> None:
+    """Only the principal that made a call may feed, finish or abort it (signaling.auth)."""
+    a, b = setup.caller, setup.answerer
+    async with b.answerer_presence([HOST]):
+        caller = await a.send_offer_init(HOST, OFFER_B64, False, deadline=deadline(), caller="alice")
+        assert caller.caller == "alice"
+        for intruder in ("mallory", ""):
+            with pytest.raises(InactiveOfferError):
+                await a.send_offer_update(HOST, caller.uuid, cand(0), caller=intruder)
+            with pytest.raises(InactiveOfferError):
+                await b.send_offer_done(HOST, caller.uuid, caller=intruder)  # from any instance
+            with pytest.raises(InactiveOfferError):
+                await a.send_offer_error(HOST, caller.uuid, ErrorStatus(Status.UNKNOWN, "x"), caller=intruder)
+        await a.send_offer_update(HOST, caller.uuid, cand(1), caller="alice")
+        await b.send_offer_done(HOST, caller.uuid, caller="alice")
+        exchange = await b.recv_offer([HOST])
+        assert exchange.caller == "alice"
+        assert [e async for e in exchange.caller_events()] == [CallerCandidate(cand(1)), CallerDone()]
+        await caller.close(None)
+        await exchange.close()
+
+
 async def test_caller_error_reaches_answerer_and_aborts_caller(setup: QueueSetup) -> None:
     a, b = setup.caller, setup.answerer
     async with b.answerer_presence([HOST]):

@@ -1,0 +1,47 @@
+"""``peerbot serve`` flags for answering through a remote rendezvous (external signaling).
+
+``--signaling-address HOST:PORT`` and ``--fqdn NAME`` (repeatable) override the config's
+``cloud.signaling_address`` and ``cloud.fqdn``/``cloud.local_fqdn`` (Viam's names). The robot keeps
+its own port and internal signaling; the rendezvous is one more way in.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from signaling.const import MAX_HOSTS_IN_METADATA
+from signaling.external import ExternalSignaling, split_host_port
+
+from .config import ConfigError, RobotConfig
+
+
+def add_external_signaling_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("external signaling (a remote rendezvous, e.g. `peerbot signal`)")
+    group.add_argument("--signaling-address", metavar="HOST:PORT", type=_address,
+                       help="also answer calls through the signaling server there (default: cloud.signaling_address)")
+    group.add_argument("--fqdn", action="append", default=[], metavar="NAME",
+                       help="host name to answer for at the signaling server; repeatable "
+                       "(default: cloud.fqdn and cloud.local_fqdn)")
+
+
+def _address(value: str) -> str:
+    try:
+        split_host_port(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def external_signaling(args: argparse.Namespace, config: RobotConfig) -> ExternalSignaling | None:
+    """What the flags and config ask for, or ``None``; :class:`ConfigError` if it is incomplete."""
+    address = args.signaling_address or config.cloud.signaling_address
+    hosts = list(args.fqdn) or [h for h in (config.cloud.fqdn, config.cloud.local_fqdn) if h]
+    if address is None:
+        if args.fqdn:
+            raise ConfigError(["--fqdn needs --signaling-address (or cloud.signaling_address)"])
+        return None
+    if not hosts:
+        raise ConfigError([f"external signaling at {address} needs a host name: --fqdn NAME or cloud.fqdn"])
+    if len(hosts) > MAX_HOSTS_IN_METADATA or not all(hosts):
+        raise ConfigError([f"--fqdn: 1 to {MAX_HOSTS_IN_METADATA} non-empty host names"])
+    return ExternalSignaling(address, tuple(dict.fromkeys(hosts)))

@@ -1,0 +1,184 @@
+"""``peerbot signal``: a standalone rendezvous, the public meeting point of callers and robots.
+
+It serves only ``SignalingService`` (native gRPC on h2c, and gRPC-web with CORS for browsers) on
+the one-port listener, routing every call to the answerers registered under exactly the
+``rpc-host`` the caller names (no ``route_host``: a robot registers with ``peerbot serve
+--signaling-address … --fqdn NAME``). A call for a host nobody answers for gets NOT_FOUND "host
+appears to be offline". ICE servers configured here (``--stun``, ``--turn`` …) are handed to
+callers by ``OptionalWebRTCConfig`` and to answerers with each offer, TURN REST credentials
+minted fresh for every request.
+
+:func:`build_queue` is the one place the call queue is chosen (in memory today; a Redis queue
+plugs in there). :class:`Rendezvous` is what the command runs, and what tests run in process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from peer.handlers import HandlerTable
+from peer.operations import OperationManager
+from peer.resource import ResourceName
+from peer.sessions import SessionManager
+from peer.signals import stop_on_signals
+from signaling.config import WebRTCConfig
+from signaling.const import OFFER_DEADLINE
+from signaling.ice import IceSettings
+from signaling.memory_queue import MemoryCallQueue
+from signaling.queue import CallQueue
+from signaling.service import SignalingService
+
+from .const import CLOSE_GRACE_S, FIRST_BYTES_TIMEOUT_S
+from .cors import CorsPolicy, Origin
+from .grpcweb import GrpcWebHandler
+from .ice_args import add_ice_arguments, ice_settings
+from .oneport import OnePortListener
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SIGNAL_HOST = "localhost"
+DEFAULT_SIGNAL_PORT = 8081
+
+
+def add_signal_parser(commands: Any, origin_type: Any) -> argparse.ArgumentParser:
+    """Register ``signal`` on the ``peerbot`` sub-command parsers; returns its parser."""
+    signal: argparse.ArgumentParser = commands.add_parser(
+        "signal", help="run only the signaling server (a rendezvous for remote robots)"
+    )
+    signal.add_argument("--host", default=DEFAULT_SIGNAL_HOST, help=f"address to bind (default {DEFAULT_SIGNAL_HOST})")
+    signal.add_argument("--port", type=int, default=DEFAULT_SIGNAL_PORT,
+                        help=f"TCP port for native gRPC (h2c) and gRPC-web (default {DEFAULT_SIGNAL_PORT}; "
+                        "0 picks a free one)")
+    signal.add_argument("--allow-origin", action="append", default=[], metavar="URL", type=origin_type,
+                        help="let browser pages of this origin call with credentials; repeatable")
+    signal.add_argument("--offer-deadline", type=float, default=OFFER_DEADLINE, metavar="SECONDS",
+                        help=f"bound on each call's signaling exchange (default {OFFER_DEADLINE:g}, as Viam's)")
+    signal.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="event loop: uvloop when installed (auto), or force one")
+    add_ice_arguments(signal)
+    return signal
+
+
+async def build_queue(args: argparse.Namespace) -> CallQueue:
+    """THE place ``peerbot signal`` chooses its call queue (the Redis queue's ``--redis URL`` goes here:
+    ``return await RedisCallQueue.connect(args.redis)`` when given). The rendezvous closes it."""
+    return MemoryCallQueue()
+
+
+async def _no_resources(name: ResourceName) -> None:
+    """A rendezvous has no resources for an expired session to stop."""
+
+
+class Rendezvous:
+    """Signaling only, on one port: ``start`` then ``close`` (or ``serve`` until a signal).
+
+    :param queue: where offers meet answerers; closed by :meth:`close` (the rendezvous owns it).
+    :param ice: ICE servers handed out per request (none by default).
+    """
+
+    def __init__(
+        self,
+        queue: CallQueue,
+        *,
+        ice: IceSettings | None = None,
+        allowed_origins: Iterable[str | Origin] = (),
+        offer_deadline: float = OFFER_DEADLINE,
+        first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
+        close_grace: float = CLOSE_GRACE_S,
+    ) -> None:
+        self.queue = queue
+        self.ice = ice if ice is not None else IceSettings()
+        config = self.ice.webrtc_config if self.ice else WebRTCConfig()
+        self.signaling = SignalingService(queue, config=config, offer_deadline=offer_deadline)
+        self.sessions = SessionManager(_no_resources)
+        # the same handler table as a robot's: error mapping and /stats counting behave alike
+        self.handlers = HandlerTable([self.signaling], operations=OperationManager(), sessions=self.sessions)
+        self.app = web.Application()
+        CorsPolicy(allowed_origins).install(self.app)
+        self.app.router.add_get("/stats", self._stats)
+        self.app.router.add_post("/{service}/{method}", GrpcWebHandler(self.handlers).handle)
+        self.listener = OnePortListener(
+            self.handlers, self.app, first_bytes_timeout=first_bytes_timeout, close_grace=close_grace
+        )
+        self._stop_requested = asyncio.Event()
+        self._closed = False
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.handlers.stats.snapshot(), headers={"Cache-Control": "no-cache"})
+
+    async def start(self, host: str | None, port: int) -> None:
+        """Listen (logs ``serving gRPC on HOST:PORT``, the line scripts and tests wait for)."""
+        try:
+            await self.listener.start(host, port)
+        except BaseException:
+            await self.close()
+            raise
+        logger.info("signaling only (rendezvous); ICE servers handed out: %s", self.ice.describe())
+
+    @property
+    def addresses(self) -> list[str]:
+        return self.listener.addresses
+
+    @property
+    def port(self) -> int | None:
+        return self.listener.port
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    async def serve(self, host: str | None, port: int) -> None:
+        try:
+            with stop_on_signals(self.request_stop):
+                await self.start(host, port)
+                await self._stop_requested.wait()
+                logger.info("shutting down")
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """The listener (running calls end), then the queue. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.listener.close()
+        finally:
+            try:
+                await self.signaling.close()
+                await self.sessions.close()
+            finally:
+                await self.queue.close()
+
+    async def __aenter__(self) -> Rendezvous:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def _run(args: argparse.Namespace, ice: IceSettings) -> None:
+    queue = await build_queue(args)
+    rendezvous = Rendezvous(queue, ice=ice, allowed_origins=args.allow_origin, offer_deadline=args.offer_deadline)
+    await rendezvous.serve(args.host, args.port)
+
+
+def signal_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``peerbot signal``; the exit status."""
+    from .main import run_loop  # the one event-loop policy (uvloop when installed)
+
+    if args.offer_deadline <= 0:
+        parser.error("--offer-deadline must be positive")
+    ice = ice_settings(parser, args)
+    try:
+        run_loop(_run(args, ice), args.loop)
+    except OSError as exc:
+        print(f"peerbot: cannot serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
