@@ -74,22 +74,34 @@ class RedisServer:
         last = ""
         for _ in range(3):  # the free port may be taken between probing and binding it
             self.port = _free_port()
-            argv = [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            argv += ["--loglevel", "warning", "--protected-mode", "yes"]
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-            )
-            give_up = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < give_up and self._proc.poll() is None:
-                try:
-                    if command(self.port, "PING", timeout=0.5) == b"+PONG":
-                        return self
-                except OSError:
-                    pass
-                time.sleep(0.02)
+            if self._launch():
+                return self
             last = self._output()
             self.stop()
         raise RuntimeError(f"redis-server did not start: {last}")
+
+    def restart(self) -> None:
+        """Start again, empty, on the same port (after :meth:`kill`): Redis coming back."""
+        assert self._proc is None or self._proc.poll() is not None, "still running"
+        self.stop()
+        if not self._launch():
+            output = self._output()
+            self.stop()
+            raise RuntimeError(f"redis-server did not restart on port {self.port}: {output}")
+
+    def _launch(self) -> bool:
+        argv = [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        argv += ["--loglevel", "warning", "--protected-mode", "yes"]
+        self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        give_up = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < give_up and self._proc.poll() is None:
+            try:
+                if command(self.port, "PING", timeout=0.5) == b"+PONG":
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        return False
 
     def _output(self) -> str:
         proc = self._proc

@@ -259,3 +259,34 @@ async def test_popped_offers_go_back_claimable_and_with_a_ttl(redis: RedisServer
         await again.close()
         await caller.close(None)
     assert (await a.stats()).calls == 0
+
+
+async def test_instances_recover_when_redis_comes_back_empty(private_redis: RedisServer) -> None:
+    """Redis killed and restarted without its data: presence is rebuilt by the next refresh, stale
+    pooled connections are replaced, and calls flow again with no restart of the instances."""
+    a = await RedisCallQueue.connect(private_redis.url, **REDIS_FAST, op_timeout=0.5, offline_delay=0.5)
+    b = await RedisCallQueue.connect(private_redis.url, **REDIS_FAST, op_timeout=0.5, offline_delay=0.5)
+    try:
+        async with b.answerer_presence([HOST]):
+            waiting = asyncio.create_task(b.recv_offer([HOST]))
+            private_redis.kill()
+            with pytest.raises(StoreUnavailableError):
+                await a.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 5)
+            private_redis.restart()
+            assert private_redis.dbsize() == 0
+
+            async def present_again() -> bool:
+                return (await a.stats()).present == {HOST: 1}
+
+            await eventually(present_again, timeout=3, what="the answerer re-registered by its refresh")
+            caller = await a.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 5)
+            exchange = await asyncio.wait_for(waiting, 5)  # the dispatcher resumed its pop
+            assert exchange.uuid == caller.uuid
+            await exchange.respond(AnswerInit("answer"))
+            await exchange.done()
+            assert [event async for event in caller.answers()] == [AnswerInit("answer")]
+            await exchange.close()
+            await caller.close(None)
+    finally:
+        await a.close()
+        await b.close()
