@@ -39,10 +39,13 @@ async def queues(redis: RedisServer) -> AsyncIterator[list[RedisCallQueue]]:
     """Two instances sharing one Redis (short presence timings).
 
     One event loop runs both instances and every caller and answerer of a test, on a shared
-    2-core machine: under 1,000 concurrent calls it can stall past the 1 s default op timeout,
-    which exists to detect a dead Redis, not a busy test process. So these get 5 s.
+    2-core machine: under 1,000 concurrent calls it can stall for over a second, past the 1 s
+    default op timeout (meant to detect a dead Redis, not a busy test process) and past a short
+    presence TTL (the presence refresh would be late and the answerers would expire). So these
+    get 5 s op timeouts and 10 s presence, still refreshed every 0.2 s.
     """
-    made = [await RedisCallQueue.connect(redis.url, **REDIS_FAST, offline_delay=0.3, op_timeout=5.0) for _ in range(2)]
+    options = {**REDIS_FAST, "offline_delay": 0.3, "op_timeout": 5.0, "presence_ttl": 10.0}
+    made = [await RedisCallQueue.connect(redis.url, **options) for _ in range(2)]
     yield made
     for queue in made:
         await queue.close()
