@@ -57,7 +57,9 @@ Guarantees, and what they are not:
   hosts, so this runs against one Redis (or a primary), not a Cluster.
 * Cost: a call to completion is about nine round trips (offer, claim, init, done, two reads,
   two closes, the pop); each is ~0.1-0.3 ms of client CPU in redis-py, which bounds throughput
-  per instance far below the in-memory queue's (``scripts/bench_signaling.py``).
+  per instance far below the in-memory queue's (``scripts/bench_signaling.py``). Each waiting
+  stream reader holds one Redis connection while it blocks (the blocking pool grows with calls
+  in flight); the dispatcher needs one, however many answerers wait.
 """
 
 from __future__ import annotations
