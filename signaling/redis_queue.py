@@ -774,7 +774,14 @@ class RedisCallQueue(CallQueue):
         present: dict[str, int] = {}
         callers: dict[str, int] = {}
         now = f"({_ms(time.time())}"
-        async for key in self._redis.scan_iter(match=f"{prefix}:*", count=1000):
+        keys: list[str] = []
+        cursor: int = 0
+        while True:  # SCAN one page per bounded round trip (scan_iter would be unbounded)
+            cursor, page = await self._op(self._redis.scan(cursor, match=f"{prefix}:*", count=1000))
+            keys.extend(str(key) for key in page)  # decode_responses: already str
+            if not cursor:
+                break
+        for key in keys:
             kind, _, rest = key[len(prefix) + 1 :].partition(":")
             name = rest[1:-1] if rest.startswith("{") and rest.endswith("}") else None
             if kind == "call" and ":" not in rest.rpartition("}:")[2]:  # the hash, not a stream
