@@ -5,6 +5,7 @@ test_queue.py and test_service.py already runs on Redis too)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections import defaultdict
@@ -293,3 +294,25 @@ async def test_instances_recover_when_redis_comes_back_empty(private_redis: Redi
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_closed_instance_leaves_no_file_descriptors(redis: RedisServer) -> None:
+    """Connections of both pools, including readers cancelled mid-XREAD, are all closed."""
+    before = len(os.listdir("/proc/self/fd"))
+    queue = await RedisCallQueue.connect(redis.url, **REDIS_FAST, offline_delay=0.3)
+    async with queue.answerer_presence([HOST]):
+        callers = [await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 5) for _ in range(20)]
+        readers = [asyncio.create_task(anext(caller.answers())) for caller in callers]  # all block in XREAD
+        exchange = await queue.recv_offer([HOST])
+        await exchange.respond(AnswerInit("answer"))
+        await asyncio.sleep(0.1)
+        for task in readers:
+            task.cancel()
+        outcomes = await asyncio.gather(*readers, return_exceptions=True)
+        assert AnswerInit("answer") in outcomes  # one reader got its answer before the cancel
+        await exchange.close()
+        for caller in callers:
+            await caller.close(None)
+    assert len(os.listdir("/proc/self/fd")) > before  # pooled connections stay open while it runs
+    await queue.close()
+    assert len(os.listdir("/proc/self/fd")) == before
