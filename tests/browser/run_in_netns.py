@@ -406,7 +406,8 @@ def _panel(page: Page, port: int, out: dict[str, Any]) -> None:
         page.wait_for_function("""() => { const c = document.querySelector('[data-resource="cam1"]');
             const s = c.querySelector('[data-role="video-stats"]');
             return c.querySelector('video').hidden || (s && !s.hidden && s.dataset.viewers === '1'
-                && parseFloat(s.textContent.split('capturing ')[1]) >= 20); }""",
+                && parseFloat(s.textContent.split('capturing ')[1]) >= 20
+                && Number(s.dataset.encodedFps) > 0 && Number(s.dataset.bitrateKbps) > 0); }""",
                                timeout=ms)
         return page.evaluate("""() => { const c = document.querySelector('[data-resource="cam1"]');
             const v = c.querySelector('video'), m = c.querySelector('[data-role="live-msg"]');

@@ -205,3 +205,31 @@ async def test_cancelled_add_stream_still_completes(video_robot: VideoRobot, cli
     assert_live(await frames(client.remote_tracks["cam2"], 5), CAM2)
     await stub(client).RemoveStream(pb.RemoveStreamRequest(name="cam2"), timeout=WAIT)
     await client.wait_remote_track("cam2", present=False, timeout=WAIT)
+
+
+async def test_stats_count_what_the_senders_encode(video_robot: VideoRobot) -> None:
+    """``encoded_fps`` and ``bitrate_kbps`` follow real viewers: nonzero while one watches, summed over
+    viewers, back to 0 after the last one leaves (counted at the senders, not guessed from capture)."""
+    streams = video_robot.streams
+    async with await dial(video_robot.address, timeout=WAIT) as one:
+        track = await add_and_watch(one, "cam1")
+        await frames(track, 30)  # a second of decoded video
+        single = streams.stats()["cam1"]
+        assert single["viewers"] == 1
+        assert single["encoded_fps"] >= 5 and single["bitrate_kbps"] > 10, single
+        capture = streams.captures["cam1"]
+        assert capture.encoded.total <= capture.frames_captured  # one encoder: never more than captured
+        received = await frames(track, 10)
+        assert len(received) == 10
+
+        async with await dial(video_robot.address, timeout=WAIT) as two:
+            await frames(await add_and_watch(two, "cam1"), 30)
+            both = streams.stats()["cam1"]
+            assert both["viewers"] == 2
+            # two encoders of the one capture: more frames encoded per second than captured
+            assert both["encoded_fps"] > both["fps"] > 0, both
+    await eventually(lambda: streams.stats()["cam1"]["viewers"] == 0, timeout=WAIT, what="viewers released")
+    await eventually(
+        lambda: streams.stats()["cam1"]["encoded_fps"] == 0 and streams.stats()["cam1"]["bitrate_kbps"] == 0,
+        timeout=WAIT, what="encode rates back to 0",
+    )
