@@ -71,6 +71,9 @@ class PeerSession(WebRTCConnection):
     :param handlers: the robot's handler table (anything with ``__mapping__()``).
     :param registry: where the session is listed until it closes.
     :param tunnel_options: keyword arguments for :class:`~peer.tunnel.TunnelServer` (limits).
+
+    A caller that vanishes without a goodbye is noticed by :class:`~peer.webrtc.liveness.IceLiveness`
+    within ~6 s (not aioice's ~30 s), and closing releases its camera viewers and encoders.
     """
 
     def __init__(
@@ -82,7 +85,7 @@ class PeerSession(WebRTCConnection):
         registry: PeerSessions | None = None,
         tunnel_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(ice_servers, tag=tag, polite=False)
+        super().__init__(ice_servers, tag=tag, polite=False, liveness=True)
         self.peer = RemotePeer(self)
         #: The video streams sent to this caller (added by ``StreamService.AddStream``).
         self.video = PeerVideo(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import av
@@ -17,6 +18,7 @@ from peer.gen.proto.stream.v1 import stream_pb2 as pb
 from peer.gen.proto.stream.v1.stream_grpc import StreamServiceStub
 from peer.webrtc import DialedChannel, dial
 from signaling.sdp import SessionDescription, encode_sdp
+from tests.serverproc import REPO
 
 from .conftest import CAM1, CAM2, VideoRobot, eventually
 
@@ -233,3 +235,48 @@ async def test_stats_count_what_the_senders_encode(video_robot: VideoRobot) -> N
         lambda: streams.stats()["cam1"]["encoded_fps"] == 0 and streams.stats()["cam1"]["bitrate_kbps"] == 0,
         timeout=WAIT, what="encode rates back to 0",
     )
+
+
+#: Generous bound for noticing a killed viewer: the liveness check closes within ~6 s, aioice's
+#: own consent check alone would take ~30 s (reliability.md §2 row 14).
+VANISHED_BOUND_S = 15.0
+
+
+@pytest.mark.timeout(60)
+async def test_killed_viewer_is_released_quickly(video_robot: VideoRobot) -> None:
+    """A viewer process killed with SIGKILL (no DTLS/SCTP goodbye) loses its session, viewer and
+    encoder within the bound, through the ICE liveness probes; a healthy viewer keeps watching."""
+    streams = video_robot.streams
+    async with await dial(video_robot.address, timeout=WAIT) as healthy:
+        track = await add_and_watch(healthy, "cam1")
+        (kept,) = video_robot.sessions
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.stream.vanishing_viewer", video_robot.address, "cam1",
+            cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30) if proc.stdout else b""
+            if line.strip() != b"watching":
+                _, err = await asyncio.wait_for(proc.communicate(), WAIT)
+                pytest.fail(f"viewer process did not start watching: {line!r} {err.decode()[-2000:]}")
+            await eventually(lambda: streams.stats()["cam1"]["viewers"] == 2, timeout=WAIT, what="two viewers")
+            (gone,) = [s for s in video_robot.sessions if s is not kept]
+            assert gone.liveness is not None and gone.liveness.running
+            t0 = asyncio.get_running_loop().time()
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), WAIT)
+            await eventually(lambda: streams.stats()["cam1"]["viewers"] == 1, timeout=VANISHED_BOUND_S,
+                             what="killed viewer released")
+            released = asyncio.get_running_loop().time() - t0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert gone.closing and "ICE probes" in (gone.close_reason or ""), gone.close_reason
+        assert released < VANISHED_BOUND_S, released
+        await eventually(lambda: gone.closed and gone not in set(video_robot.sessions), timeout=WAIT,
+                         what="session closed")
+        # the healthy viewer answered every probe and still gets fresh frames
+        assert kept.liveness is not None and kept.liveness.answered >= 2 and not kept.closing
+        assert_live(await frames(track, 10), CAM1)
+    await eventually(lambda: not streams.captures["cam1"].running, timeout=WAIT, what="capture stopped")
