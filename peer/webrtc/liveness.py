@@ -7,14 +7,18 @@ its session, camera viewers and encoders for ~30 s (reliability.md §2 row 14, m
 :class:`IceLiveness` adds a faster consent check of its own on the same path: a STUN binding
 request on the nominated ICE pair every :data:`PROBE_INTERVAL_S`, answered by every ICE agent
 (Chromium, webrtc-rs in viam-sdk, aioice) without any cooperation from the application, so it
-works for the unmodified browser SDK where a data-channel heartbeat would not. When no probe has
-been answered for :data:`DEAD_AFTER_S` (and at least :data:`MIN_MISSES` in a row failed, so one
+works for the unmodified browser SDK where a data-channel heartbeat would not. Anything the peer sent
+in between (RTCP reports, SCTP, its own ICE checks: the DTLS transport's received-packet count)
+counts as an answer too, and the probe is skipped: a viewer whose *downlink* is congested, so our
+probes queue behind video and time out, still talks to us and is kept. When nothing has been
+heard for :data:`DEAD_AFTER_S` (and at least :data:`MIN_MISSES` probes in a row failed, so one
 stall of our own event loop cannot close a healthy peer) the connection is closed, which releases
 its streams. A vanished peer is closed within about DEAD_AFTER_S + PROBE_INTERVAL_S +
 :data:`PROBE_TIMEOUT_S` (≤ 6 s, reliability.md §4).
 
-aioice has no public way to send a request on the selected pair; :func:`probe_selected_pair` is
-the one place that reads its internals (``_connection``, ``_nominated``), and any surprise there
+aioice has no public way to send a request on the selected pair, nor aiortc a synchronous
+received-packet count; :func:`probe_selected_pair` and :func:`packets_received` are the places that
+read their internals (``_connection``, ``_nominated``, ``_get_stats``), and any surprise there
 makes the watchdog stand down (aioice's own consent check still applies) rather than close.
 """
 
@@ -66,6 +70,16 @@ async def probe_selected_pair(pc: RTCPeerConnection) -> bool:
     return True
 
 
+def packets_received(pc: RTCPeerConnection) -> int | None:
+    """Datagrams the data transport's DTLS layer has received so far (SRTP, SRTCP, SCTP), or ``None``."""
+    try:
+        report = pc.sctp.transport._get_stats()  # type: ignore[union-attr]
+        return sum(int(getattr(s, "packetsReceived", 0) or 0) for s in report.values() if s.type == "transport")
+    except Exception:
+        logger.debug("no DTLS transport stats", exc_info=True)
+        return None
+
+
 class IceLiveness:
     """Closes a connection whose peer stopped answering ICE probes (see the module docstring).
 
@@ -89,6 +103,8 @@ class IceLiveness:
         self.interval = interval
         self.dead_after = dead_after
         self._task: asyncio.Task[None] | None = None
+        #: Ticks at which the peer had sent something since the previous one (no probe needed).
+        self.heard = 0
         #: Probes sent, answered, and missed (for tests and diagnosis).
         self.sent = 0
         self.answered = 0
@@ -114,8 +130,16 @@ class IceLiveness:
         loop = asyncio.get_running_loop()
         last_ok = loop.time()
         misses = 0
+        received = packets_received(self._pc)
         while True:
             await asyncio.sleep(self.interval)
+            now_received = packets_received(self._pc)
+            if now_received is not None and received is not None and now_received > received:
+                received = now_received
+                self.heard += 1
+                last_ok, misses = loop.time(), 0
+                continue
+            received = now_received
             self.sent += 1
             try:
                 answered = await probe_selected_pair(self._pc)

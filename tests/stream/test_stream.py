@@ -276,7 +276,18 @@ async def test_killed_viewer_is_released_quickly(video_robot: VideoRobot) -> Non
         assert released < VANISHED_BOUND_S, released
         await eventually(lambda: gone.closed and gone not in set(video_robot.sessions), timeout=WAIT,
                          what="session closed")
-        # the healthy viewer answered every probe and still gets fresh frames
-        assert kept.liveness is not None and kept.liveness.answered >= 2 and not kept.closing
+        # the healthy viewer was heard from (RTCP receiver reports) or answered probes; it still gets frames
+        assert kept.liveness is not None and kept.liveness.heard + kept.liveness.answered >= 2 and not kept.closing
         assert_live(await frames(track, 10), CAM1)
     await eventually(lambda: not streams.captures["cam1"].running, timeout=WAIT, what="capture stopped")
+
+
+async def test_idle_peer_answers_probes_and_stays(video_robot: VideoRobot, client: DialedChannel) -> None:
+    """A connected peer that sends nothing at all (no calls, no video) is kept: it answers the probes."""
+    (session,) = video_robot.sessions
+    liveness = session.liveness
+    assert liveness is not None
+    await asyncio.sleep(6.5)  # longer than the 4 s after which a silent, unanswering peer is closed
+    assert not session.closing and liveness.running, session.close_reason
+    assert liveness.answered >= 3 and liveness.missed == 0, (liveness.sent, liveness.answered, liveness.heard)
+    assert list((await stub(client).ListStreams(pb.ListStreamsRequest(), timeout=WAIT)).names) == ["cam1", "cam2"]
