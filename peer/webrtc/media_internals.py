@@ -10,8 +10,9 @@ entry carries it is aiortc's choice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from aiortc import RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpSender
 
 logger = logging.getLogger(__name__)
 
@@ -43,3 +44,19 @@ async def payload_bytes_sent(sender: RTCRtpSender) -> int:
         if getattr(stats, "type", None) == "outbound-rtp":
             return int(getattr(stats, "bytesSent", 0) or 0)
     return 0
+
+
+def tap_sent_rtp(transport: RTCDtlsTransport, on_sent: Callable[[bytes], None]) -> None:
+    """Call ``on_sent(packet)`` each time an RTP packet has been handed to ``transport`` and sent.
+
+    For measurements (scripts/bench_video.py: capture → wire latency): aiortc's senders call the
+    transport's private ``_send_rtp`` once per packet (SRTP protect + UDP send), so wrapping it on
+    this one instance sees every packet as it leaves, with no change to how it is sent.
+    """
+    send = transport._send_rtp
+
+    async def send_and_tell(data: bytes) -> None:
+        await send(data)
+        on_sent(data)
+
+    transport._send_rtp = send_and_tell  # type: ignore[method-assign]

@@ -219,6 +219,16 @@ class PeerVideo:
         await self._conn.negotiator.renegotiate(mutate, why=f"remove {name}")
         return True
 
+    def sender(self, name: str) -> RTCRtpSender | None:
+        """The RTP sender of stream ``name`` (``None`` if not attached, or still being attached)."""
+        slot = self._active.get(name)
+        return None if slot is None else slot.transceiver.sender
+
+    def source(self, name: str) -> MediaStreamTrack | None:
+        """The track feeding stream ``name`` now (the viewer's camera track), if any."""
+        slot = self._active.get(name)
+        return None if slot is None else slot.track.source
+
     def set_size(self, name: str, size: tuple[int, int] | None) -> bool:
         """Rescale stream ``name`` to ``size`` (``None``: native); ``False`` if it is not attached.
 

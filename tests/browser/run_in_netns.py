@@ -22,6 +22,13 @@
   compared with the previous one), ``/stats`` is read while both watch (one capture, two viewers),
   then one page is left (unloaded, then closed) and ``/stats`` is polled until the viewer count
   drops back, then the other (the capture loop stops).
+* ``throttled`` — two such pages; the second page's video squeezed through a UDP bottleneck (tc on
+  ``lo``), the robot's RSS sampled from /proc for ``RSS_WATCH_S`` while the first page's rate is
+  measured (test_video_robustness.py).
+* ``restart`` — the panel from robot A; A SIGKILLed, robot B started on the same port; the page
+  must show connected again with live readings (test_video_robustness.py).
+* ``firstframe`` — ``getStream('cam1')`` → first presented frame, repeated with ``remove`` in
+  between (scripts/bench_video.py; ``PEERBOT_FIRSTFRAME_REPS``).
 
 Here, inside the namespace: ``peerbot serve --host 0.0.0.0 --port 0`` (the robot, at
 ``http://198.18.0.1:P``), a static server for the page on another port of the same host name (a
@@ -201,6 +208,43 @@ _VIDEO_START = _PRELUDE + """
     while (!(video.readyState >= 2 && video.videoWidth > 0)) await new Promise((r) => setTimeout(r, 50));
     return {tracks: media.getVideoTracks().length, width: video.videoWidth, height: video.videoHeight};
   }, 15000);
+  return out;
+"""
+
+# ``firstframe`` (scripts/bench_video.py): StreamClient.getStream('cam1') → the first frame the
+# <video> presents, args.reps times on one connection, each followed by remove (so the first run is
+# the connection's first AddStream and the others re-adds on the reused transceiver).
+_FIRST_FRAME = _PRELUDE + """
+  const connected = await step('connect', async () => {
+    window.peerbotRobot = await V.createRobotClient({host: args.host, signalingAddress: args.signaling,
+      iceServers: [], noReconnect: true, dialTimeout: 10000});
+    return true;
+  }, 15000);
+  if (!connected) return out;
+  const sc = new V.StreamClient(window.peerbotRobot);
+  out.runs = [];
+  for (let i = 0; i < args.reps; i++) {
+    const ok = await step(`run${i}`, async () => {
+      const t0 = performance.now();
+      const media = await sc.getStream('cam1');
+      const trackMs = performance.now() - t0;
+      const video = document.createElement('video');
+      video.muted = true; video.playsInline = true; video.autoplay = true;
+      document.body.append(video);
+      const first = new Promise((resolve) => video.requestVideoFrameCallback((now, meta) => resolve(meta)));
+      video.srcObject = media;
+      void video.play().catch(() => undefined);
+      const meta = await first;
+      const run = {trackMs, firstFrameMs: meta.presentationTime - t0, width: meta.width, height: meta.height};
+      out.runs.push(run);
+      video.srcObject = null;
+      video.remove();
+      await sc.remove('cam1');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return run;
+    }, 10000);
+    if (!ok) break;
+  }
   return out;
 """
 
@@ -632,6 +676,30 @@ def _run_throttled(report: dict[str, Any]) -> None:
         report["stats"] = _stats(port)
 
 
+def _run_first_frame(report: dict[str, Any]) -> None:
+    """``_FIRST_FRAME`` in one harness page (repetitions: ``PEERBOT_FIRSTFRAME_REPS``, default 5)."""
+    from playwright.sync_api import sync_playwright
+
+    with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
+        assert port is not None
+        reps = int(os.environ.get("PEERBOT_FIRSTFRAME_REPS", "5"))
+        args = {"host": f"{NETNS_ADDRESS}:{port}", "signaling": f"http://{NETNS_ADDRESS}:{port}",
+                "budgetMs": (SCENARIO_BUDGET_S + 2 * reps) * 1000, "reps": reps}
+        report.update(robotPort=port, pageOrigin=f"http://{NETNS_ADDRESS}:{page_port}", args=args)
+        browser = _launch(playwright)
+        try:
+            report["chromium"] = browser.version
+            page = browser.new_page()
+            _watch(page, report["browser"])
+            page.goto(report["pageOrigin"] + "/", timeout=PAGE_TIMEOUT_S * 1000)
+            page.wait_for_function("window.peerbotHarness && window.peerbotHarness.ready",
+                                   timeout=PAGE_TIMEOUT_S * 1000)
+            report["result"] = page.evaluate(_wrap(_FIRST_FRAME), args)
+        finally:
+            browser.close()
+        report["stats"] = _stats(port)
+
+
 def _run_restart(report: dict[str, Any]) -> None:
     """The panel from robot A; A is killed (SIGKILL: no goodbye) and robot B started on the same
     port; the page, never reloaded, must show connected again and live readings served by B."""
@@ -714,6 +782,9 @@ def run(scenario: str) -> dict[str, Any]:
         if scenario == "throttled":
             _run_throttled(report)
             return report
+        if scenario == "firstframe":
+            _run_first_frame(report)
+            return report
         if scenario == "restart":
             _run_restart(report)
             return report
@@ -747,9 +818,13 @@ def run(scenario: str) -> dict[str, Any]:
     return report
 
 
+#: Scenarios driven step by step from Python rather than by one in-page script.
+_OWN_DRIVERS = ("panel", "video", "throttled", "restart", "firstframe")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario", choices=sorted([*_SCENARIOS, "panel", "video", "throttled", "restart"]))
+    parser.add_argument("scenario", choices=sorted([*_SCENARIOS, *_OWN_DRIVERS]))
     args = parser.parse_args()
     if os.environ.get("PEERBOT_NETNS") != "1":
         print("run_in_netns.py runs only inside ../shared/tools/netns.sh (it starts Chromium)", file=sys.stderr)
