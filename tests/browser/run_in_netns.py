@@ -21,7 +21,8 @@
   ``requestVideoFrameCallback`` for ``VIDEO_MEASURE_S`` at once (each frame drawn to a canvas and
   compared with the previous one), ``/stats`` is read while both watch (one capture, two viewers),
   then one page is left (unloaded, then closed) and ``/stats`` is polled until the viewer count
-  drops back, then the other (the capture loop stops).
+  drops back, then the other page's renderer is crashed (``chrome://crash``) and ``/stats`` polled
+  until its viewer is released too (the capture loop stops).
 * ``throttled`` — two such pages; the second page's video squeezed through a UDP bottleneck (tc on
   ``lo``), the robot's RSS sampled from /proc for ``RSS_WATCH_S`` while the first page's rate is
   measured (test_video_robustness.py).
@@ -568,8 +569,15 @@ def _run_video(report: dict[str, Any]) -> None:
             pages[1].close()
             result["stats1"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 1, RELEASE_TIMEOUT_S)
             result["releaseSeconds"] = round(time.monotonic() - t0, 2)
-            pages[0].goto("about:blank", timeout=PAGE_TIMEOUT_S * 1000)
+            # The other page's renderer is killed outright, as a crashed or killed tab is: no DTLS
+            # close, no SCTP shutdown. The robot learns it only from silence (peer/webrtc/liveness.py).
+            t1 = time.monotonic()
+            try:
+                pages[0].goto("chrome://crash", timeout=STEP_TIMEOUT_S * 1000)
+            except Exception as exc:  # playwright reports the crash as a failed navigation
+                result["crash"] = f"{type(exc).__name__}: {exc}"[:300]
             result["stats0"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 0, RELEASE_TIMEOUT_S)
+            result["crashReleaseSeconds"] = round(time.monotonic() - t1, 2)
         finally:
             browser.close()
         report["stats"] = _stats(port)
