@@ -19,6 +19,7 @@ from peer.resource.build import build_resources
 from .config import ConfigError, RobotConfig, builtin_config, load_config
 from .cors import Origin, parse_origin
 from .robot import Robot
+from .tls import TLSSetupError, server_context
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="import a Python module first (it may register custom APIs and models); repeatable")
     serve.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                        help="event loop: uvloop when installed (auto), or force one")
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): the port also serves TLS "
+                       "(ALPN h2 → gRPC, http/1.1 → gRPC-web and the page); cleartext keeps working")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     serve.add_argument("--check", action="store_true", help="validate the config, build nothing, exit")
     return parser
 
@@ -65,7 +69,7 @@ def _bind(args: argparse.Namespace, config: RobotConfig) -> tuple[str, int]:
 
 async def _serve(args: argparse.Namespace, config: RobotConfig) -> None:
     resources = await build_resources(config.resources)
-    robot = Robot(resources, allowed_origins=args.allow_origin)
+    robot = Robot(resources, allowed_origins=args.allow_origin, ssl_context=args.tls)
     host, port = _bind(args, config)
     if args.unix and args.port is None and args.host is None:
         await robot.serve(unix=args.unix, port=None)
@@ -90,13 +94,17 @@ def run_loop(main_coro: Coroutine[Any, Any, None], loop: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve" and (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     level = logging.WARNING - 10 * (args.verbose + 1)
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         for name in args.module:
             importlib.import_module(name)
         config = load_config(args.config) if args.config else builtin_config()
+        args.tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
         if args.check:
             print(f"config ok: {len(config.components)} components, {len(config.services)} services")
             return 0
@@ -106,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValidationError as exc:
         print(f"peerbot: invalid robot config: {exc.message}", file=sys.stderr)
+        return 2
+    except TLSSetupError as exc:
+        print(f"peerbot: TLS: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
         print(f"peerbot: cannot import module: {exc}", file=sys.stderr)

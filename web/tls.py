@@ -1,0 +1,36 @@
+"""The server's TLS context for the one port (``--tls-cert`` / ``--tls-key``).
+
+The context carries the ALPN list that makes the one port route TLS connections: browsers get
+HTTP/1.1 (aiohttp), gRPC clients get ``h2`` (grpclib); see :data:`web.const.TLS_ALPN`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from .const import TLS_ALPN
+
+
+class TLSSetupError(Exception):
+    """The certificate or key cannot be used; the message names the files and the reason."""
+
+
+def server_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """A server context for ``cert`` (PEM, the chain after the leaf) and ``key`` (PEM).
+
+    TLS 1.2 is the floor: viam-sdk's direct dialer and rustls both require it anyway.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise TLSSetupError(f"cannot read {exc.filename}: no such file") from None
+    except ssl.SSLError as exc:
+        # OpenSSL's reasons are terse (PEM_lib, KEY_VALUES_MISMATCH): say which files were meant
+        raise TLSSetupError(f"cannot use certificate {cert} with key {key}: {exc.reason or exc}") from None
+    except OSError as exc:
+        raise TLSSetupError(f"cannot read {exc.filename or cert}: {exc.strerror or exc}") from None
+    context.set_alpn_protocols(list(TLS_ALPN))
+    return context
