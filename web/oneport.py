@@ -313,7 +313,9 @@ class _Sniffer(asyncio.Protocol):
 
     def __repr__(self) -> str:
         peer = self._transport.get_extra_info("peername") if self._transport is not None else None
-        return f"<connection {peer} {self.kind.value}{' over TLS' if self.secure else ''}>"
+        if self.secure:
+            return f"<connection {peer} {'h2' if self.kind is Kind.H2 else self.kind.value} over TLS>"
+        return f"<connection {peer} {self.kind.value}>"
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
