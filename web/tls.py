@@ -21,16 +21,18 @@ def server_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
 
     TLS 1.2 is the floor: viam-sdk's direct dialer and rustls both require it anyway.
     """
+    # load_cert_chain's FileNotFoundError does not say which of the two files is missing
+    for what, path in (("certificate", cert), ("key", key)):
+        if not Path(path).is_file():
+            raise TLSSetupError(f"cannot read the {what} {path}: no such file")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise TLSSetupError(f"cannot read {exc.filename}: no such file") from None
     except ssl.SSLError as exc:
         # OpenSSL's reasons are terse (PEM_lib, KEY_VALUES_MISMATCH): say which files were meant
         raise TLSSetupError(f"cannot use certificate {cert} with key {key}: {exc.reason or exc}") from None
     except OSError as exc:
-        raise TLSSetupError(f"cannot read {exc.filename or cert}: {exc.strerror or exc}") from None
+        raise TLSSetupError(f"cannot read certificate {cert} or key {key}: {exc.strerror or exc}") from None
     context.set_alpn_protocols(list(TLS_ALPN))
     return context
