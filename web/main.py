@@ -19,7 +19,7 @@ from peer.resource.build import build_resources
 from .config import ConfigError, RobotConfig, builtin_config, load_config
 from .cors import Origin, parse_origin
 from .robot import Robot
-from .tls import TLSSetupError, server_context
+from .tls import TLSSetupError, add_arguments, context_from_args
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +45,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="import a Python module first (it may register custom APIs and models); repeatable")
     serve.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                        help="event loop: uvloop when installed (auto), or force one")
-    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): the port also serves TLS "
-                       "(ALPN h2 → gRPC, http/1.1 → gRPC-web and the page); cleartext keeps working")
-    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    add_arguments(serve)  # --tls-cert, --tls-key
     serve.add_argument("--check", action="store_true", help="validate the config, build nothing, exit")
     return parser
 
@@ -94,17 +92,14 @@ def run_loop(main_coro: Coroutine[Any, Any, None], loop: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "serve" and (args.tls_cert is None) != (args.tls_key is None):
-        parser.error("--tls-cert and --tls-key go together")
+    args = _parser().parse_args(argv)
     level = logging.WARNING - 10 * (args.verbose + 1)
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         for name in args.module:
             importlib.import_module(name)
         config = load_config(args.config) if args.config else builtin_config()
-        args.tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+        args.tls = context_from_args(args)
         if args.check:
             print(f"config ok: {len(config.components)} components, {len(config.services)} services")
             return 0

@@ -6,6 +6,7 @@ HTTP/1.1 (aiohttp), gRPC clients get ``h2`` (grpclib); see :data:`web.const.TLS_
 
 from __future__ import annotations
 
+import argparse
 import ssl
 from pathlib import Path
 
@@ -36,3 +37,19 @@ def server_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
         raise TLSSetupError(f"cannot read certificate {cert} or key {key}: {exc.strerror or exc}") from None
     context.set_alpn_protocols(list(TLS_ALPN))
     return context
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tls-cert`` and ``--tls-key`` (every command that serves the one port takes them)."""
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): the port also serves TLS "
+                        "(ALPN h2 → gRPC, http/1.1 → gRPC-web and the page); cleartext keeps working")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+
+
+def context_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The context :func:`add_arguments` asked for, or None without ``--tls-cert``."""
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise TLSSetupError("--tls-cert and --tls-key go together")
+    return server_context(args.tls_cert, args.tls_key)
