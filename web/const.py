@@ -50,8 +50,8 @@ TLS_HANDSHAKE_TIMEOUT_S: Final = 10.0
 TLS_SHUTDOWN_TIMEOUT_S: Final = 5.0
 #: Ours: connections the TLS-capable listener asks the kernel to queue before accepting.
 LISTEN_BACKLOG: Final = 100
-#: Ours: the pause after ``accept`` fails for lack of file descriptors (EMFILE/ENFILE/ENOBUFS), so
-#: the accept loop does not spin while the process is out of them.
+#: Ours: the pause after ``accept`` fails for a reason other than a client giving up (EMFILE,
+#: ENFILE, ENOBUFS, ...), so the accept loop does not spin while the process is out of them.
 ACCEPT_RETRY_S: Final = 0.1
 #: Ours: how long closing the listener lets cancelled calls unwind and connections drain.
 CLOSE_GRACE_S: Final = 5.0

@@ -210,12 +210,13 @@ class OnePortListener:
             try:
                 conn, _ = await loop.sock_accept(listening)
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                    # the client gave up before we accepted, or a firewall refused it: next one
+                    logger.debug("accept on %s failed: %s", listening.getsockname(), exc)
+                else:  # out of descriptors or memory, or worse: say so, and do not spin
                     logger.warning("cannot accept on %s: %s; retrying in %g s", listening.getsockname(), exc,
                                    ACCEPT_RETRY_S)
                     await asyncio.sleep(ACCEPT_RETRY_S)
-                else:  # the client gave up before we accepted (ECONNABORTED and the like)
-                    logger.debug("accept on %s failed: %s", listening.getsockname(), exc)
                 continue
             conn.setblocking(False)
             task = asyncio.create_task(self._route(conn))

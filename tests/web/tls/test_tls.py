@@ -167,6 +167,7 @@ async def test_untrusted_client_and_garbage_are_closed_quietly(
     await resource_count(robot.port)  # warm up: lazily opened files (certs, pages) are not leaks
     await eventually(lambda: no_connections(robot), what="the warm-up connection to close")
     fds = open_fds()
+    tasks = asyncio.all_tasks()
 
     # 1. a client that does not trust our CA aborts its handshake
     stranger = make_pki(tmp_path)
@@ -190,6 +191,7 @@ async def test_untrusted_client_and_garbage_are_closed_quietly(
     assert await resource_count(robot.port, pki.client_context("h2")) == 11, "the port keeps serving"
     await eventually(lambda: no_connections(robot), what="the last connection to close")
     await eventually(lambda: open_fds() <= fds, what=f"open fds back to {fds}")
+    await eventually(lambda: not {t for t in asyncio.all_tasks() - tasks if not t.done()}, what="no tasks left")
     assert loud_records(caplog) == []
     assert any("TLS handshake failed" in r.getMessage() for r in caplog.records), "failures are logged at debug"
 
