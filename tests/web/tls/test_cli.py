@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +22,8 @@ from ...serverproc import REPO, ServerProcess
 WAIT = 5.0
 READY_TIMEOUT_S = 30
 EXIT_TIMEOUT_S = 10
+#: The server's descriptor limit in the exhaustion test: it needs about 15 to start.
+FD_LIMIT = 40
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +84,26 @@ def test_missing_or_mismatched_files_are_named(pki: ThrowawayPKI, tmp_path: Path
     error = serve_fails(["--tls-cert", str(pki.cert), "--tls-key", str(other.key)])
     assert f"peerbot: TLS: cannot use certificate {pki.cert} with key {other.key}" in error
     assert "Traceback" not in error
+
+
+def test_out_of_descriptors_the_port_recovers(pki: ThrowawayPKI) -> None:
+    """Idle connections exhaust the server's descriptors: accept fails, is retried, not spun on,
+    and once they go the port serves TLS again."""
+    args = ["prlimit", f"--nofile={FD_LIMIT}", "--", sys.executable, "-m", "web", "serve", "--host", "127.0.0.1",
+            "--port", "0", "--tls-cert", str(pki.cert), "--tls-key", str(pki.key)]
+    with ServerProcess(args) as proc:
+        port = int(proc.wait_ready(1, READY_TIMEOUT_S)[0].rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=WAIT) for _ in range(FD_LIMIT + 20)]
+        try:
+            deadline = time.monotonic() + WAIT
+            while not any("cannot accept" in line for line in proc.lines) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any("Too many open files" in line for line in proc.lines if "cannot accept" in line), proc.log()
+        finally:
+            for sock in idle:
+                sock.close()
+        assert asyncio.run(resource_count(port, pki.client_context("h2"))) == 11
+        assert proc.poll() is None
+        warnings = sum("cannot accept" in line for line in proc.lines)
+        assert warnings < 10 * WAIT / 0.1, f"{warnings} accept warnings: the loop spun"
+        assert proc.terminate(EXIT_TIMEOUT_S) == 0, proc.log()
