@@ -47,7 +47,8 @@ TLS_ALPN: Final = (ALPN_HTTP1, ALPN_H2)
 #: sees the connection.
 TLS_HANDSHAKE_TIMEOUT_S: Final = 10.0
 #: Ours: how long closing a TLS connection waits for the client's close_notify before aborting.
-TLS_SHUTDOWN_TIMEOUT_S: Final = 5.0
+#: Shorter than CLOSE_GRACE_S, so a client that never answers does not hold up closing the port.
+TLS_SHUTDOWN_TIMEOUT_S: Final = 2.0
 #: Ours: connections the TLS-capable listener asks the kernel to queue before accepting.
 LISTEN_BACKLOG: Final = 100
 #: Ours: the pause after ``accept`` fails for a reason other than a client giving up (EMFILE,

@@ -188,8 +188,9 @@ class OnePortListener:
         try:
             await asyncio.wait_for(self._all_closed.wait(), max(0.0, deadline - loop.time()))
         except TimeoutError:
-            logger.warning("%d connections still open after %g s; aborting them", len(self._connections),
-                           self.close_grace)
+            if self._connections:  # the last one may have gone just as the grace ran out
+                logger.warning("%d connections still open after %g s; aborting them", len(self._connections),
+                               self.close_grace)
             for conn in list(self._connections):
                 conn.abort()
         if self._server is not None:

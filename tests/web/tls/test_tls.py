@@ -20,7 +20,7 @@ from grpclib.client import Channel
 
 from peer.gen.viam.robot.v1 import robot_pb2
 from peer.gen.viam.robot.v1.robot_grpc import RobotServiceStub
-from web.const import H2_PREFACE
+from web.const import H2_PREFACE, TLS_SHUTDOWN_TIMEOUT_S
 from web.oneport import Kind
 from web.robot import Robot
 from web.tls import server_context
@@ -267,3 +267,15 @@ async def test_close_drops_tls_calls_and_half_open_handshakes(make_robot: MakeRo
 
     await eventually(lambda: not leaked(), what="no tasks left")
     await eventually(lambda: open_fds() <= fds, what=f"open fds back to {fds}")
+
+
+async def test_close_does_not_wait_out_a_client_that_ignores_close_notify(make_robot: MakeRobot,
+                                                                          pki: ThrowawayPKI) -> None:
+    robot = await make_robot(ssl_context=server_context(pki.cert, pki.key), close_grace=60.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", robot.port)
+    await handshake(reader, writer, pki.client_context("http/1.1"))  # then never reads again
+    await eventually(lambda: robot.listener.secure_connections == 1, what="the server to finish its handshake")
+    # TLS_SHUTDOWN_TIMEOUT_S bounds the wait for the client's close_notify, far below the grace
+    await asyncio.wait_for(robot.close(), 3 * TLS_SHUTDOWN_TIMEOUT_S)
+    assert no_connections(robot)
+    writer.close()
