@@ -11,8 +11,9 @@ With an ``ssl_context`` the port terminates TLS as well and still serves clearte
 then accepts connections itself and peeks (``MSG_PEEK``, nothing consumed) at the first byte: a
 TLS handshake record gets ``loop.connect_accepted_socket(..., ssl=context)`` (asyncio's or uvloop's
 TLS, handshake bounded by ``tls_handshake_timeout``), anything else the cleartext sniffer above.
-Over TLS the negotiated ALPN protocol decides (``h2`` → grpclib, ``http/1.1`` → aiohttp); without
-ALPN the decrypted first bytes are sniffed as on cleartext.
+Over TLS the negotiated ALPN protocol decides (``h2`` → grpclib, ``http/1.1`` → aiohttp) once the
+first decrypted bytes arrive (within ``first_bytes_timeout``, as on cleartext); without ALPN those
+bytes are sniffed as on cleartext.
 
 The chosen protocol gets ``connection_made`` with the real transport and the bytes read so far;
 the sniffer stays in between as a thin relay so the listener knows every live connection and can
@@ -311,6 +312,7 @@ class _Sniffer(asyncio.Protocol):
         self._buffer = bytearray()
         self._timer: asyncio.TimerHandle | None = None
         self.secure = False
+        self._alpn: str | None = None  # what TLS negotiated, when secure
         self.kind = Kind.SNIFFING
 
     def __repr__(self) -> str:
@@ -327,14 +329,9 @@ class _Sniffer(asyncio.Protocol):
         tls: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
         if tls is not None:
             self.secure = True
-            protocol = tls.selected_alpn_protocol()
-            if protocol == ALPN_H2:
-                self._hand_off(Kind.H2)
-                return
-            if protocol == ALPN_HTTP1:
-                self._hand_off(Kind.HTTP)
-                return
-            # no ALPN: sniff the decrypted bytes (HTTP/1.1, or an h2 client with prior knowledge)
+            self._alpn = tls.selected_alpn_protocol()
+        # over TLS too, the first (decrypted) bytes are awaited before handing over: neither aiohttp
+        # nor grpclib bounds a connection that never sends its first request
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._listener.first_bytes_timeout, self._on_first_bytes_timeout)
 
@@ -379,6 +376,13 @@ class _Sniffer(asyncio.Protocol):
 
     # -- deciding ------------------------------------------------------------------------------------
     def _sniff(self) -> None:
+        if self._alpn == ALPN_H2:  # grpclib checks the preface itself
+            self._hand_off(Kind.H2)
+            return
+        if self._alpn == ALPN_HTTP1:
+            self._hand_off(Kind.HTTP)
+            return
+        # cleartext, or TLS without ALPN: HTTP/1.1, or an h2 client with prior knowledge
         buf = self._buffer
         if buf[0] == TLS_HANDSHAKE_RECORD and not self.secure:
             if len(buf) >= 2 and buf[1] != 0x03:

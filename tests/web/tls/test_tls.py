@@ -225,13 +225,21 @@ async def test_partial_client_hello_times_out(robot: Robot, pki: ThrowawayPKI,
     assert any("TLS handshake failed" in r.getMessage() for r in caplog.records), "the timeout is logged at debug"
 
 
-async def test_silent_connection_is_closed_before_any_byte(make_robot: MakeRobot, pki: ThrowawayPKI) -> None:
+async def test_silent_connections_are_closed_before_any_byte(make_robot: MakeRobot, pki: ThrowawayPKI) -> None:
     robot = await make_robot(ssl_context=server_context(pki.cert, pki.key), first_bytes_timeout=0.3)
     reader, writer = await asyncio.open_connection("127.0.0.1", robot.port)
     await eventually(lambda: robot.listener.connections[Kind.SNIFFING] == 1, what="the connection to be seen")
     assert await asyncio.wait_for(reader.read(), WAIT) == b""
     await eventually(lambda: no_connections(robot), what="the silent connection to go")
     writer.close()
+    for alpn in ("h2", "http/1.1"):  # after the handshake, silence is bounded the same way
+        reader, writer = await asyncio.open_connection("127.0.0.1", robot.port)
+        await handshake(reader, writer, pki.client_context(alpn))
+        await eventually(lambda: robot.listener.secure_connections == 1, what="the server to finish its handshake")
+        assert robot.listener.connections[Kind.SNIFFING] == 1, "not handed over before its first byte"
+        await asyncio.wait_for(reader.read(), WAIT)  # session tickets, then EOF
+        await eventually(lambda: no_connections(robot), what=f"the silent {alpn} connection to go")
+        writer.close()
 
 
 async def test_close_drops_tls_calls_and_half_open_handshakes(make_robot: MakeRobot, pki: ThrowawayPKI) -> None:
