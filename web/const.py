@@ -34,6 +34,26 @@ TLS_REFUSAL: Final = (
     + b"Content-Length: %d\r\n\r\n" % len(_TLS_REFUSAL_BODY)
     + _TLS_REFUSAL_BODY
 )
+#: ALPN protocols offered when the port terminates TLS, in the server's order of preference.
+#: Python's ssl server picks the first of these the client also offers (OpenSSL's
+#: ``SSL_select_next_proto`` honours the server's order): browsers offer both and get HTTP/1.1, so
+#: gRPC-web, the page and ``/stats`` reach aiohttp; gRPC clients (grpclib, tonic, grpc-go) offer
+#: only ``h2`` and reach grpclib (wire-protocol.md §12.1).
+ALPN_HTTP1: Final = "http/1.1"
+ALPN_H2: Final = "h2"
+TLS_ALPN: Final = (ALPN_HTTP1, ALPN_H2)
+#: Ours: how long a TLS client may take to finish its handshake once its first byte arrived.
+#: Bounds clients that send half a ClientHello (or stall mid-handshake) before any server code
+#: sees the connection.
+TLS_HANDSHAKE_TIMEOUT_S: Final = 10.0
+#: Ours: how long closing a TLS connection waits for the client's close_notify before aborting.
+#: Shorter than CLOSE_GRACE_S, so a client that never answers does not hold up closing the port.
+TLS_SHUTDOWN_TIMEOUT_S: Final = 2.0
+#: Ours: connections the TLS-capable listener asks the kernel to queue before accepting.
+LISTEN_BACKLOG: Final = 100
+#: Ours: the pause after ``accept`` fails for a reason other than a client giving up (EMFILE,
+#: ENFILE, ENOBUFS, ...), so the accept loop does not spin while the process is out of them.
+ACCEPT_RETRY_S: Final = 0.1
 #: Ours: how long closing the listener lets cancelled calls unwind and connections drain.
 CLOSE_GRACE_S: Final = 5.0
 #: Ours: an idle HTTP/1.1 keep-alive connection is closed after this (aiohttp's default is an hour).

@@ -25,6 +25,7 @@ from .external_args import add_external_signaling_arguments, external_signaling
 from .ice_args import add_ice_arguments, ice_settings
 from .robot import Robot, robot_authenticator
 from .signal import add_signal_parser, signal_main
+from .tls import TLSSetupError, add_arguments, context_from_args
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="require authentication; callers authenticate with this API key (viam-sdk: "
                        "auth_entity=ID, Credentials(type='api-key', payload=SECRET)); repeatable, adds to "
                        "the config's auth section")
+    add_arguments(serve)  # --tls-cert, --tls-key
     serve.add_argument("--check", action="store_true", help="validate the config, build nothing, exit")
     add_external_signaling_arguments(serve)
     add_ice_arguments(serve)
@@ -90,7 +92,8 @@ async def _serve(
     api_keys = list({key.id: key for key in [*config.auth.api_keys, *args.api_key]}.values())  # the CLI wins
     auth = robot_authenticator(api_keys) if api_keys else None
     robot = Robot(
-        resources, allowed_origins=args.allow_origin, auth=auth, ice=ice, external_signaling=external
+        resources, allowed_origins=args.allow_origin, auth=auth, ice=ice, external_signaling=external,
+        ssl_context=args.tls,
     )
     host, port = _bind(args, config)
     if args.unix and args.port is None and args.host is None:
@@ -128,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             importlib.import_module(name)
         config = load_config(args.config) if args.config else builtin_config()
         external = external_signaling(args, config)
+        args.tls = context_from_args(args)
         if args.check:
             print(f"config ok: {len(config.components)} components, {len(config.services)} services")
             return 0
@@ -137,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValidationError as exc:
         print(f"peerbot: invalid robot config: {exc.message}", file=sys.stderr)
+        return 2
+    except TLSSetupError as exc:
+        print(f"peerbot: TLS: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
         print(f"peerbot: cannot import module: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -65,6 +66,7 @@ class Robot:
         external_signaling: ExternalSignaling | None = None,
         first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
         close_grace: float = CLOSE_GRACE_S,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.server = Server(resources)
         # RobotService.Shutdown stops the whole robot, not only the Server's own listeners
@@ -98,6 +100,7 @@ class Robot:
         )
         self.listener = OnePortListener(
             self.server.handlers, self.app, first_bytes_timeout=first_bytes_timeout, close_grace=close_grace,
+            ssl_context=ssl_context,  # TLS beside cleartext on the one port (web.tls.server_context)
         )
         self._stop_requested = asyncio.Event()
         self._answering = contextlib.AsyncExitStack()

@@ -1,6 +1,6 @@
 """Live video media: one capture loop per camera, fanned out to per-viewer aiortc tracks."""
 
-from .capture import CameraCapture, CapturedFrame, CaptureError, Subscription, SubscriptionClosed
+from .capture import CameraCapture, CapturedFrame, CaptureError, RateWindow, Subscription, SubscriptionClosed
 from .track import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, CameraTrack
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "CameraTrack",
     "CaptureError",
     "CapturedFrame",
+    "RateWindow",
     "Subscription",
     "SubscriptionClosed",
 ]

@@ -46,6 +46,42 @@ class SubscriptionClosed(Exception):
     """The subscription was closed (by its owner or because the capture was closed)."""
 
 
+class RateWindow:
+    """Events (a time and an amount) over the last :data:`FPS_WINDOW` seconds, as a rate per second.
+
+    Used for what leaves the robot per camera (frames encoded and payload bytes sent, counted by
+    the senders through :meth:`CameraTrack.count_sent <peer.media.track.CameraTrack.count_sent>`):
+    a window rather than counters, so a viewer that leaves takes its share out within the window.
+    """
+
+    def __init__(self, window: float = FPS_WINDOW) -> None:
+        self.window = window
+        self._events: deque[tuple[float, int]] = deque()
+        self._first: float | None = None  # first event of the current busy period
+        #: Sum of every amount ever added.
+        self.total = 0
+
+    def add(self, now: float, amount: int = 1) -> None:
+        events = self._events
+        if not events or events[-1][0] < now - self.window:
+            self._first = now  # idle for a whole window: a new busy period
+        events.append((now, amount))
+        self.total += amount
+        while events and events[0][0] < now - self.window:
+            events.popleft()
+
+    def rate(self, now: float) -> float:
+        """Amount per second over the window ending at ``now`` (0 once idle for a whole window).
+
+        A busy period younger than the window is measured over its age (at least half a second),
+        so the rate is right from the first second instead of ramping up.
+        """
+        recent = sum(amount for t, amount in self._events if t > now - self.window)
+        if not recent or self._first is None:
+            return 0.0
+        return recent / max(0.5, min(self.window, now - self._first))
+
+
 @runtime_checkable
 class TimedFrameSource(Protocol):
     """A camera whose picture is a function of time, like ``FakeCamera``: the loop can render the
@@ -163,6 +199,10 @@ class CameraCapture:
         #: Loop tasks started so far (one per busy period: first subscribe → last unsubscribe).
         self.loops_started = 0
         self._recent: deque[float] = deque()  # capture times (loop.time()) within FPS_WINDOW
+        #: Frames encoded and sent to viewers (all viewers together), counted by their senders.
+        self.encoded = RateWindow()
+        #: RTP payload bytes sent to viewers (all viewers together), counted by their senders.
+        self.sent_bytes = RateWindow()
         self._loop_started_at = float("-inf")
 
     @property

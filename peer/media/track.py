@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from fractions import Fraction
 
 import av
@@ -43,6 +44,8 @@ class CameraTrack(MediaStreamTrack):
         self.subscription = subscription
         self._t0: float | None = None
         self._last_pts = -1
+        #: Capture time (``loop.time()``) of the frame :meth:`recv` returned last; ``None`` before.
+        self.last_captured_at: float | None = None
 
     @classmethod
     def from_capture(cls, capture: CameraCapture) -> CameraTrack:
@@ -65,10 +68,22 @@ class CameraTrack(MediaStreamTrack):
             self._t0 = item.captured_at
         pts = max(self._last_pts + 1, round((item.captured_at - self._t0) * VIDEO_CLOCK_RATE))
         self._last_pts = pts
+        self.last_captured_at = item.captured_at
         frame = _copy_frame(item.frame)
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         return frame
+
+    def count_sent(self, frames: int, nbytes: int) -> None:
+        """The sender encoded ``frames`` of this track's frames into ``nbytes`` of RTP payload.
+
+        Counted into the camera's ``encoded`` and ``sent_bytes`` windows (``/stats``), so a camera's
+        figures cover every viewer on every connection without the capture knowing any sender.
+        """
+        capture = self.subscription.capture
+        now = asyncio.get_running_loop().time()
+        capture.encoded.add(now, frames)
+        capture.sent_bytes.add(now, nbytes)
 
     def stop(self) -> None:
         self.subscription.close()

@@ -15,6 +15,7 @@ legal msid token); both forms are accepted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -85,16 +86,23 @@ class StreamService(StreamServiceBase):
         return dict(self._captures)
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        """Per stream name: live viewers, and capture fps over the last seconds (for ``/stats``).
+        """Per stream name: live viewers, capture and encode rates over the last seconds (for ``/stats``).
 
         A camera appears once it has been streamed; ``viewers`` counts subscriptions to its one
         capture (one per peer connection showing it); there is one capture per camera, and
         ``capture_loops_started`` counts its busy periods (first viewer in → last viewer out).
+        ``fps`` is the capture rate; ``encoded_fps`` and ``bitrate_kbps`` are what the senders made
+        of it, **summed over every viewer** (aiortc encodes once per sender: two viewers at 30 fps
+        show 60), with ``bitrate_kbps`` counting RTP payload. Both fall to 0 within two seconds of
+        the last viewer leaving.
         """
+        now = asyncio.get_running_loop().time()
         return {
             name: {
                 "viewers": capture.subscribers,
-                "fps": round(capture.recent_fps(), 1),
+                "fps": round(capture.recent_fps(now), 1),
+                "encoded_fps": round(capture.encoded.rate(now), 1),
+                "bitrate_kbps": round(capture.sent_bytes.rate(now) * 8 / 1000, 1),
                 "frames_captured": capture.frames_captured,
                 "capture_loops_started": capture.loops_started,
                 "running": capture.running,

@@ -25,6 +25,7 @@ from signaling.sdp import IceCandidate
 
 from .constants import CLOSE_TIMEOUT_S, MAX_PENDING_MDNS
 from .datachannel import DataChannelAdapter
+from .liveness import IceLiveness
 from .negotiation import Negotiator
 from .rtc import close_peer_connection, create_channels, is_mdns_candidate, new_peer_connection, parse_candidate
 
@@ -69,9 +70,13 @@ class WebRTCConnection:
     :param tag: short id used in every log line of this connection.
     :param polite: the renegotiation role (:class:`~peer.webrtc.negotiation.Negotiator`): the
         robot is impolite, the dialer polite.
+    :param liveness: probe the peer over ICE once connected and close within ~6 s of it vanishing
+        (:class:`~peer.webrtc.liveness.IceLiveness`); otherwise only aioice's ~30 s consent check.
     """
 
-    def __init__(self, ice_servers: Sequence[IceServer] = (), *, tag: str = "", polite: bool = False) -> None:
+    def __init__(
+        self, ice_servers: Sequence[IceServer] = (), *, tag: str = "", polite: bool = False, liveness: bool = False
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.tag = tag
         self.times = SetupTimes(start=loop.time())
@@ -91,6 +96,8 @@ class WebRTCConnection:
         self._closed = asyncio.Event()
         self._close_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The fast dead-peer check, when enabled.
+        self.liveness = IceLiveness(self.pc, self.close_soon, tag=tag) if liveness else None
         self.pc.on("connectionstatechange", self._connection_state_changed)
         self.pc.on("iceconnectionstatechange", self._ice_state_changed)
         channels.data.on("open", self._data_opened)
@@ -188,6 +195,8 @@ class WebRTCConnection:
         logger.debug("webrtc[%s] ICE %s", self.tag, state)
         if state in ("connected", "completed") and self.times.ice_connected is None:
             self.times.ice_connected = asyncio.get_running_loop().time()
+            if self.liveness is not None and not self.closing:
+                self.liveness.start()
 
     def _data_opened(self) -> None:
         self.times.data_open = asyncio.get_running_loop().time()
@@ -227,6 +236,8 @@ class WebRTCConnection:
     async def _teardown(self) -> None:
         """Never raises: tunnel first (its streams get UNAVAILABLE while the channel still works), then aiortc."""
         try:
+            if self.liveness is not None:
+                await self.liveness.aclose()
             await self.negotiator.aclose(CLOSE_TIMEOUT_S)
             for task in list(self._tasks):
                 task.cancel()

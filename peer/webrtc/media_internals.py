@@ -2,14 +2,17 @@
 
 aiortc 1.16 has no public way to set a sender's msid stream id (``addTrack`` takes no streams) nor
 to ask its encoder for a keyframe. Both are long-standing private attributes of ``RTCRtpSender``;
-keep every use of them here so an aiortc upgrade has one place to check (pin aiortc).
+keep every use of them here so an aiortc upgrade has one place to check (pin aiortc). The byte
+count of a sender goes through its public ``getStats()``, but it is read here too: which report
+entry carries it is aiortc's choice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from aiortc import RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpSender
 
 logger = logging.getLogger(__name__)
 
@@ -25,3 +28,35 @@ def request_keyframe(sender: RTCRtpSender) -> None:
         sender._send_keyframe()
     except Exception:  # an aiortc change must cost a slower first frame, not the call
         logger.warning("could not request a keyframe from aiortc", exc_info=True)
+
+
+async def payload_bytes_sent(sender: RTCRtpSender) -> int:
+    """RTP payload bytes ``sender`` has handed to its transport so far (its outbound-rtp ``bytesSent``).
+
+    0 when aiortc cannot say (no transport yet): the caller counts deltas, so a 0 only delays them.
+    """
+    try:
+        report = await sender.getStats()
+    except Exception:
+        logger.debug("no stats from the RTP sender", exc_info=True)
+        return 0
+    for stats in report.values():
+        if getattr(stats, "type", None) == "outbound-rtp":
+            return int(getattr(stats, "bytesSent", 0) or 0)
+    return 0
+
+
+def tap_sent_rtp(transport: RTCDtlsTransport, on_sent: Callable[[bytes], None]) -> None:
+    """Call ``on_sent(packet)`` each time an RTP packet has been handed to ``transport`` and sent.
+
+    For measurements (scripts/bench_video.py: capture → wire latency): aiortc's senders call the
+    transport's private ``_send_rtp`` once per packet (SRTP protect + UDP send), so wrapping it on
+    this one instance sees every packet as it leaves, with no change to how it is sent.
+    """
+    send = transport._send_rtp
+
+    async def send_and_tell(data: bytes) -> None:
+        await send(data)
+        on_sent(data)
+
+    transport._send_rtp = send_and_tell  # type: ignore[method-assign]

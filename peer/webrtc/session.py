@@ -78,6 +78,9 @@ class PeerSession(WebRTCConnection):
     :param registry: where the session is listed until it closes.
     :param tunnel_options: keyword arguments for :class:`~peer.tunnel.TunnelServer` (limits).
     :param principal: the caller's principal, vouched for by the signaling server.
+
+    A caller that vanishes without a goodbye is noticed by :class:`~peer.webrtc.liveness.IceLiveness`
+    within ~6 s (not aioice's ~30 s), and closing releases its camera viewers and encoders.
     """
 
     def __init__(
@@ -90,7 +93,7 @@ class PeerSession(WebRTCConnection):
         tunnel_options: Mapping[str, Any] | None = None,
         principal: Principal | None = None,
     ) -> None:
-        super().__init__(ice_servers, tag=tag, polite=False)
+        super().__init__(ice_servers, tag=tag, polite=False, liveness=True)
         self.principal = principal
         self.peer = RemotePeer(self)
         #: The video streams sent to this caller (added by ``StreamService.AddStream``).

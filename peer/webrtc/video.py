@@ -19,13 +19,13 @@ import logging
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .media_internals import request_keyframe, set_stream_id
+from .media_internals import payload_bytes_sent, request_keyframe, set_stream_id
 from .negotiation import RenegotiationError
 
 if TYPE_CHECKING:
@@ -44,11 +44,24 @@ class StreamActiveError(Exception):
     """The stream is already attached to this connection."""
 
 
+@runtime_checkable
+class SentCounter(Protocol):
+    """A source that wants to know what the sender made of its frames (``CameraTrack`` does)."""
+
+    def count_sent(self, frames: int, nbytes: int) -> None: ...
+
+
 class SlotTrack(MediaStreamTrack):
     """The never-ending track of one video sender; frames come from the current source, if any.
 
     Without a source ``recv()`` waits. A source that ends (``MediaStreamError``) is dropped and the
     slot waits for the next. ``size`` (width, height), when set, rescales every frame.
+
+    Once :attr:`sender` is set, each ``recv()`` first reads the sender's payload byte count: aiortc's
+    sender loop is sequential (recv → encode → send every packet → recv), so the bytes added since
+    the previous ``recv()`` are exactly the previous frame's, already handed to the transport. A
+    frame with bytes counts as one encoded frame of the source that gave it (``count_sent``); a frame
+    the sender dropped (disabled before the answer) adds no bytes and is not counted.
     """
 
     kind = "video"
@@ -60,6 +73,10 @@ class SlotTrack(MediaStreamTrack):
         self._t0: float | None = None
         self._last_pts = -1
         self.size: tuple[int, int] | None = None
+        #: The sender this slot feeds (set right after ``addTransceiver``); enables the counting.
+        self.sender: RTCRtpSender | None = None
+        self._bytes_seen = 0
+        self._previous: MediaStreamTrack | None = None  # source of the last frame returned
 
     @property
     def source(self) -> MediaStreamTrack | None:
@@ -71,7 +88,18 @@ class SlotTrack(MediaStreamTrack):
         self._changed.set()
         return previous
 
+    async def _count_previous(self) -> None:
+        sender, previous = self.sender, self._previous
+        self._previous = None
+        if sender is None:
+            return
+        sent = await payload_bytes_sent(sender)
+        delta, self._bytes_seen = sent - self._bytes_seen, sent
+        if delta > 0 and previous is not None and isinstance(previous, SentCounter):
+            previous.count_sent(1, delta)
+
     async def recv(self) -> av.VideoFrame:
+        await self._count_previous()
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -88,6 +116,7 @@ class SlotTrack(MediaStreamTrack):
                 continue
             if self._source is not source or not isinstance(frame, av.VideoFrame):
                 continue  # swapped while we waited: that frame belongs to the old stream
+            self._previous = source
             return self._stamp(frame)
 
     def _stamp(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -156,6 +185,7 @@ class PeerVideo:
             if slot is None:
                 track = SlotTrack()
                 transceiver = self._conn.pc.addTransceiver(track, direction="sendonly")
+                track.sender = transceiver.sender
                 _prefer_codec(transceiver)
                 slot = _Slot(transceiver, track)
                 self._slots.append(slot)
@@ -188,6 +218,16 @@ class PeerVideo:
 
         await self._conn.negotiator.renegotiate(mutate, why=f"remove {name}")
         return True
+
+    def sender(self, name: str) -> RTCRtpSender | None:
+        """The RTP sender of stream ``name`` (``None`` if not attached, or still being attached)."""
+        slot = self._active.get(name)
+        return None if slot is None else slot.transceiver.sender
+
+    def source(self, name: str) -> MediaStreamTrack | None:
+        """The track feeding stream ``name`` now (the viewer's camera track), if any."""
+        slot = self._active.get(name)
+        return None if slot is None else slot.track.source
 
     def set_size(self, name: str, size: tuple[int, int] | None) -> bool:
         """Rescale stream ``name`` to ``size`` (``None``: native); ``False`` if it is not attached.

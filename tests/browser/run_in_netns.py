@@ -24,7 +24,15 @@
   ``requestVideoFrameCallback`` for ``VIDEO_MEASURE_S`` at once (each frame drawn to a canvas and
   compared with the previous one), ``/stats`` is read while both watch (one capture, two viewers),
   then one page is left (unloaded, then closed) and ``/stats`` is polled until the viewer count
-  drops back, then the other (the capture loop stops).
+  drops back, then the other page's renderer is crashed (``chrome://crash``) and ``/stats`` polled
+  until its viewer is released too (the capture loop stops).
+* ``throttled`` — two such pages; the second page's video squeezed through a UDP bottleneck (tc on
+  ``lo``), the robot's RSS sampled from /proc for ``RSS_WATCH_S`` while the first page's rate is
+  measured (test_video_robustness.py).
+* ``restart`` — the panel from robot A; A SIGKILLed, robot B started on the same port; the page
+  must show connected again with live readings (test_video_robustness.py).
+* ``firstframe`` — ``getStream('cam1')`` → first presented frame, repeated with ``remove`` in
+  between (scripts/bench_video.py; ``PEERBOT_FIRSTFRAME_REPS``).
 
 Here, inside the namespace: ``peerbot serve --host 0.0.0.0 --port 0`` (the robot, at
 ``http://198.18.0.1:P``), a static server for the page on another port of the same host name (a
@@ -42,6 +50,7 @@ import argparse
 import functools
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -81,6 +90,10 @@ STOP_TIMEOUT_S = 8
 STEP_TIMEOUT_S = 8  # each panel step's bound (connect gets PAGE_TIMEOUT_S)
 VIDEO_MEASURE_S = 5
 RELEASE_TIMEOUT_S = 15  # closing a page → the robot drops its viewer
+RECONNECT_TIMEOUT_S = 45  # robot restarted → the panel connected again (the panel itself starts over after 20 s)
+THROTTLE_KBIT = 150  # the throttled page's video arrives through this UDP bottleneck (~1/4 of the stream)
+THROTTLE_SETTLE_S = 6  # both streams settle (encoders, executor threads, allocator arenas) before RSS is watched
+RSS_WATCH_S = 20  # the robot's RSS is sampled once a second for this long while one page is throttled
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>peerbot browser harness</title></head>
@@ -227,6 +240,43 @@ _VIDEO_START = _PRELUDE + """
   return out;
 """
 
+# ``firstframe`` (scripts/bench_video.py): StreamClient.getStream('cam1') → the first frame the
+# <video> presents, args.reps times on one connection, each followed by remove (so the first run is
+# the connection's first AddStream and the others re-adds on the reused transceiver).
+_FIRST_FRAME = _PRELUDE + """
+  const connected = await step('connect', async () => {
+    window.peerbotRobot = await V.createRobotClient({host: args.host, signalingAddress: args.signaling,
+      iceServers: [], noReconnect: true, dialTimeout: 10000});
+    return true;
+  }, 15000);
+  if (!connected) return out;
+  const sc = new V.StreamClient(window.peerbotRobot);
+  out.runs = [];
+  for (let i = 0; i < args.reps; i++) {
+    const ok = await step(`run${i}`, async () => {
+      const t0 = performance.now();
+      const media = await sc.getStream('cam1');
+      const trackMs = performance.now() - t0;
+      const video = document.createElement('video');
+      video.muted = true; video.playsInline = true; video.autoplay = true;
+      document.body.append(video);
+      const first = new Promise((resolve) => video.requestVideoFrameCallback((now, meta) => resolve(meta)));
+      video.srcObject = media;
+      void video.play().catch(() => undefined);
+      const meta = await first;
+      const run = {trackMs, firstFrameMs: meta.presentationTime - t0, width: meta.width, height: meta.height};
+      out.runs.push(run);
+      video.srcObject = null;
+      video.remove();
+      await sc.remove('cam1');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return run;
+    }, 10000);
+    if (!ok) break;
+  }
+  return out;
+"""
+
 # ``video``: count frames for args.seconds; each presented frame is drawn to a canvas and a sample
 # of its pixels compared with the previous frame's. Starts now, resolves into window.peerbotMeasure.
 _VIDEO_MEASURE = """async (args) => {
@@ -254,6 +304,29 @@ _VIDEO_MEASURE = """async (args) => {
     video.requestVideoFrameCallback(onFrame);
   });
   return true;
+}"""
+
+
+# The local and remote ends of this page's selected ICE candidate pair.
+_SELECTED_PAIR = """async () => {
+  const byId = new Map();
+  (await window.peerbotRobot.peerConn.getStats()).forEach((s) => byId.set(s.id, s));
+  for (const s of byId.values()) {
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      const pair = byId.get(s.selectedCandidatePairId);
+      const side = (id) => { const c = byId.get(id) || {}; return {address: c.address, port: c.port}; };
+      return {local: side(pair.localCandidateId), remote: side(pair.remoteCandidateId)};
+    }
+  }
+  return null;
+}"""
+
+# Decoded frames so far on this page's connection (inbound-rtp ``framesDecoded``) with the page's clock.
+_DECODED = """async () => {
+  const report = await window.peerbotRobot.peerConn.getStats();
+  let frames = 0;
+  report.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0; });
+  return {t: performance.now(), framesDecoded: frames};
 }"""
 
 
@@ -301,6 +374,7 @@ def _robot(report: dict[str, Any], extra_args: tuple[str, ...] = ()) -> Iterator
     proc = ServerProcess.peerbot(["--host", "0.0.0.0", "--port", "0", *extra_args])
     try:
         proc.start()
+        report["serverPid"] = proc.pid
         address = proc.wait_ready(1, READY_TIMEOUT_S)[0]
         yield int(address.rsplit(":", 1)[1])
     finally:
@@ -434,7 +508,8 @@ def _panel(page: Page, port: int, out: dict[str, Any]) -> None:
         page.wait_for_function("""() => { const c = document.querySelector('[data-resource="cam1"]');
             const s = c.querySelector('[data-role="video-stats"]');
             return c.querySelector('video').hidden || (s && !s.hidden && s.dataset.viewers === '1'
-                && parseFloat(s.textContent.split('capturing ')[1]) >= 20); }""",
+                && parseFloat(s.textContent.split('capturing ')[1]) >= 20
+                && Number(s.dataset.encodedFps) > 0 && Number(s.dataset.bitrateKbps) > 0); }""",
                                timeout=ms)
         return page.evaluate("""() => { const c = document.querySelector('[data-resource="cam1"]');
             const v = c.querySelector('video'), m = c.querySelector('[data-role="live-msg"]');
@@ -505,20 +580,9 @@ def _run_video(report: dict[str, Any]) -> None:
         browser = _launch(playwright)
         try:
             report["chromium"] = browser.version
-            pages = []
-            for i in range(2):
-                page = browser.new_page()
-                seen: dict[str, list[Any]] = {}
-                report["browser" if i == 0 else "browser2"] = seen
-                _watch(page, seen)
-                page.goto(report["pageOrigin"] + "/", timeout=PAGE_TIMEOUT_S * 1000)
-                page.wait_for_function("window.peerbotHarness && window.peerbotHarness.ready",
-                                       timeout=PAGE_TIMEOUT_S * 1000)
-                started = page.evaluate(_wrap(_VIDEO_START), args)
-                result[f"page{i + 1}"] = started
-                pages.append(page)
-                if not all(s["ok"] for s in started["steps"].values()):
-                    return
+            pages = _open_viewers(browser, report, args, 2)
+            if len(pages) < 2:
+                return
             for page in pages:  # both measure at the same time
                 page.evaluate(_VIDEO_MEASURE, args)
             result["stats2"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 2, STEP_TIMEOUT_S)
@@ -533,11 +597,204 @@ def _run_video(report: dict[str, Any]) -> None:
             pages[1].close()
             result["stats1"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 1, RELEASE_TIMEOUT_S)
             result["releaseSeconds"] = round(time.monotonic() - t0, 2)
-            pages[0].goto("about:blank", timeout=PAGE_TIMEOUT_S * 1000)
+            # The other page's renderer is killed outright, as a crashed or killed tab is: no DTLS
+            # close, no SCTP shutdown. The robot learns it only from silence (peer/webrtc/liveness.py).
+            t1 = time.monotonic()
+            try:
+                pages[0].goto("chrome://crash", timeout=STEP_TIMEOUT_S * 1000)
+            except Exception as exc:  # playwright reports the crash as a failed navigation
+                result["crash"] = f"{type(exc).__name__}: {exc}"[:300]
             result["stats0"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 0, RELEASE_TIMEOUT_S)
+            result["crashReleaseSeconds"] = round(time.monotonic() - t1, 2)
         finally:
             browser.close()
         report["stats"] = _stats(port)
+
+
+def _open_viewers(browser: Browser, report: dict[str, Any], args: dict[str, Any], count: int) -> list[Page]:
+    """``count`` harness pages, each playing cam1 through its own connection; fewer if one failed
+    (its steps are in ``report["result"]["pageN"]``)."""
+    pages = []
+    for i in range(count):
+        page = browser.new_page()
+        seen: dict[str, list[Any]] = {}
+        report["browser" if i == 0 else f"browser{i + 1}"] = seen
+        _watch(page, seen)
+        page.goto(report["pageOrigin"] + "/", timeout=PAGE_TIMEOUT_S * 1000)
+        page.wait_for_function("window.peerbotHarness && window.peerbotHarness.ready", timeout=PAGE_TIMEOUT_S * 1000)
+        started = page.evaluate(_wrap(_VIDEO_START), args)
+        report["result"][f"page{i + 1}"] = started
+        if not all(s["ok"] for s in started["steps"].values()):
+            break
+        pages.append(page)
+    return pages
+
+
+def _rss_kib(pid: int) -> int | None:
+    """Resident set size of process ``pid`` (``VmRSS`` in /proc), KiB; ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _udp_bottleneck(port: int) -> list[str]:
+    """The video sent to UDP ``port`` on ``lo`` (where this namespace's own traffic goes) is squeezed
+    through ``THROTTLE_KBIT`` kbit/s with a short queue: that page's video arrives late and lossy
+    (it then asks for retransmissions and keyframes), while every other flow is untouched.
+
+    Only packets of 512 bytes or more (video) are squeezed. With everything squeezed, Chromium's
+    SCTP soon gives up on its unacknowledged data (our SACKs drown in the video) and closes the data
+    channel: a real outcome on such a link, but then the page is no longer a slow *viewer*. Returns
+    the commands run. Only inside the namespace (netns.sh), which disappears with it."""
+    commands = [  # htb + pfifo + u32: the qdiscs this kernel has (no netem, no prio)
+        "tc qdisc add dev lo root handle 1: htb default 10 r2q 1000",
+        "tc class add dev lo parent 1: classid 1:10 htb rate 10gbit",
+        f"tc class add dev lo parent 1: classid 1:30 htb rate {THROTTLE_KBIT}kbit ceil {THROTTLE_KBIT}kbit",
+        "tc qdisc add dev lo parent 1:30 handle 30: pfifo limit 30",
+        # packets under 512 bytes (SCTP SACKs, STUN, RTCP) pass: the data channel and ICE stay healthy
+        f"tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip protocol 17 0xff "
+        f"match ip dport {port} 0xffff match u16 0x0000 0xfe00 at 2 flowid 1:10",
+        f"tc filter add dev lo protocol ip parent 1: prio 2 u32 match ip protocol 17 0xff "
+        f"match ip dport {port} 0xffff flowid 1:30",
+    ]
+    for command in commands:
+        subprocess.run(command.split(), check=True, timeout=10, capture_output=True)
+    return commands
+
+
+def _run_throttled(report: dict[str, Any]) -> None:
+    """Two viewers of cam1; the second page's video is squeezed through a UDP bottleneck, then for
+    ``RSS_WATCH_S`` the robot's RSS is sampled once a second while the first page's presented
+    frame rate is measured over the last ``VIDEO_MEASURE_S``. Both pages' decoded-frame counters
+    (the inbound-rtp ``framesDecoded`` of their peer connection) are read at the start and the end."""
+    from playwright.sync_api import sync_playwright
+
+    with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
+        assert port is not None
+        args = {"host": f"{NETNS_ADDRESS}:{port}", "signaling": f"http://{NETNS_ADDRESS}:{port}",
+                "budgetMs": SCENARIO_BUDGET_S * 1000, "seconds": VIDEO_MEASURE_S}
+        report.update(robotPort=port, pageOrigin=f"http://{NETNS_ADDRESS}:{page_port}", args=args)
+        result: dict[str, Any] = {"steps": {}}
+        report["result"] = result
+        browser = _launch(playwright)
+        try:
+            report["chromium"] = browser.version
+            pages = _open_viewers(browser, report, args, 2)
+            if len(pages) < 2:
+                return
+            pair = pages[1].evaluate(_SELECTED_PAIR)
+            result["throttledPair"] = pair
+            result["bottleneck"] = _udp_bottleneck(int(pair["local"]["port"]))
+            time.sleep(THROTTLE_SETTLE_S)
+            decoded0 = [page.evaluate(_DECODED) for page in pages]
+            pid = int(report["serverPid"])
+            rss: list[tuple[float, int | None]] = []
+            t0 = time.monotonic()
+            measuring = False
+            while (elapsed := time.monotonic() - t0) < RSS_WATCH_S:
+                rss.append((round(elapsed, 2), _rss_kib(pid)))
+                if not measuring and elapsed >= RSS_WATCH_S - VIDEO_MEASURE_S - 1:
+                    pages[0].evaluate(_VIDEO_MEASURE, args)
+                    measuring = True
+                time.sleep(1.0)
+            result["rssKiB"] = rss
+            result["measure1"] = pages[0].evaluate("() => window.peerbotMeasure")
+            decoded1 = [page.evaluate(_DECODED) for page in pages]
+            result["decoded"] = [{"start": a, "end": b} for a, b in zip(decoded0, decoded1, strict=True)]
+            result["statsWatched"] = _stats(port)
+        finally:
+            browser.close()
+        report["stats"] = _stats(port)
+
+
+def _run_first_frame(report: dict[str, Any]) -> None:
+    """``_FIRST_FRAME`` in one harness page (repetitions: ``PEERBOT_FIRSTFRAME_REPS``, default 5)."""
+    from playwright.sync_api import sync_playwright
+
+    with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
+        assert port is not None
+        reps = int(os.environ.get("PEERBOT_FIRSTFRAME_REPS", "5"))
+        args = {"host": f"{NETNS_ADDRESS}:{port}", "signaling": f"http://{NETNS_ADDRESS}:{port}",
+                "budgetMs": (SCENARIO_BUDGET_S + 2 * reps) * 1000, "reps": reps}
+        report.update(robotPort=port, pageOrigin=f"http://{NETNS_ADDRESS}:{page_port}", args=args)
+        browser = _launch(playwright)
+        try:
+            report["chromium"] = browser.version
+            page = browser.new_page()
+            _watch(page, report["browser"])
+            page.goto(report["pageOrigin"] + "/", timeout=PAGE_TIMEOUT_S * 1000)
+            page.wait_for_function("window.peerbotHarness && window.peerbotHarness.ready",
+                                   timeout=PAGE_TIMEOUT_S * 1000)
+            report["result"] = page.evaluate(_wrap(_FIRST_FRAME), args)
+        finally:
+            browser.close()
+        report["stats"] = _stats(port)
+
+
+def _run_restart(report: dict[str, Any]) -> None:
+    """The panel from robot A; A is killed (SIGKILL: no goodbye) and robot B started on the same
+    port; the page, never reloaded, must show connected again and live readings served by B."""
+    from playwright.sync_api import sync_playwright
+
+    serve = ["--host", "0.0.0.0", "--port"]
+    first = ServerProcess.peerbot([*serve, "0"])
+    second: ServerProcess | None = None
+    result: dict[str, Any] = {"steps": {}}
+    report["result"] = result
+    try:
+        first.start()
+        port = int(first.wait_ready(1, READY_TIMEOUT_S)[0].rsplit(":", 1)[1])
+        report.update(robotPort=port, pageOrigin=f"http://{NETNS_ADDRESS}:{port}")
+        with sync_playwright() as playwright:
+            browser = _launch(playwright)
+            try:
+                report["chromium"] = browser.version
+                page = browser.new_page(viewport={"width": 1360, "height": 900})
+                _watch(page, report["browser"])
+                page.goto(report["pageOrigin"] + "/", timeout=PAGE_TIMEOUT_S * 1000)
+                page.wait_for_function("window.peerbotPanel && window.peerbotPanel.status === 'connected'",
+                                       timeout=PAGE_TIMEOUT_S * 1000)
+                result["before"] = _readings_change(page)
+                result["statsBefore"] = _stats(port)
+                first.kill()
+                result["firstExit"] = first.poll()
+                t0 = time.monotonic()
+                second = ServerProcess.peerbot([*serve, str(port)])
+                second.start()
+                second.wait_ready(1, READY_TIMEOUT_S)
+                result["restartedSeconds"] = round(time.monotonic() - t0, 2)
+                page.wait_for_function("window.peerbotPanel.status !== 'connected'", timeout=RECONNECT_TIMEOUT_S * 1000)
+                result["noticedSeconds"] = round(time.monotonic() - t0, 2)
+                result["statusWhileDown"] = page.evaluate("() => window.peerbotPanel.status")
+                page.wait_for_function("window.peerbotPanel.status === 'connected'", timeout=RECONNECT_TIMEOUT_S * 1000)
+                result["reconnectedSeconds"] = round(time.monotonic() - t0, 2)
+                result["after"] = _readings_change(page)
+                result["panel"] = page.evaluate("() => ({status: window.peerbotPanel.status, "
+                                                "connects: window.peerbotPanel.connects, "
+                                                "transport: window.peerbotPanel.transport})")
+                result["statsAfter"] = _stats(port)
+            finally:
+                browser.close()
+    finally:
+        first.kill()
+        if second is not None:
+            report["server"] = {"exit": second.terminate(STOP_TIMEOUT_S), "log": second.log().splitlines()[-40:]}
+        report["firstServerLog"] = first.log().splitlines()[-20:]
+
+
+def _readings_change(page: Page) -> dict[str, str]:
+    """sensor1's readings table now, and once it has changed (bounded): live readings."""
+    selector = '[data-resource="sensor1"] [data-role="readings"]'
+    page.wait_for_selector(selector + " table", timeout=STEP_TIMEOUT_S * 1000)
+    first = str(page.locator(selector).inner_text(timeout=STEP_TIMEOUT_S * 1000))
+    second = _poll(lambda: str(page.locator(selector).inner_text(timeout=STEP_TIMEOUT_S * 1000)),
+                   lambda t: t != first, STEP_TIMEOUT_S)
+    return {"first": first, "second": second}
 
 
 def _viewers(stats: Any) -> Any:
@@ -557,6 +814,15 @@ def run(scenario: str) -> dict[str, Any]:
             return report
         if scenario == "video":
             _run_video(report)
+            return report
+        if scenario == "throttled":
+            _run_throttled(report)
+            return report
+        if scenario == "firstframe":
+            _run_first_frame(report)
+            return report
+        if scenario == "restart":
+            _run_restart(report)
             return report
         serve_args = ("--api-key", f"{AUTH_KEY_ID}:{AUTH_SECRET}") if scenario == "webrtc-auth" else ()
         with _robot(report, serve_args) as port, _static_server() as page_port, sync_playwright() as playwright:
@@ -591,9 +857,13 @@ def run(scenario: str) -> dict[str, Any]:
     return report
 
 
+#: Scenarios driven step by step from Python rather than by one in-page script.
+_OWN_DRIVERS = ("panel", "video", "throttled", "restart", "firstframe")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario", choices=sorted([*_SCENARIOS, "panel", "video"]))
+    parser.add_argument("scenario", choices=sorted([*_SCENARIOS, *_OWN_DRIVERS]))
     args = parser.parse_args()
     if os.environ.get("PEERBOT_NETNS") != "1":
         print("run_in_netns.py runs only inside ../shared/tools/netns.sh (it starts Chromium)", file=sys.stderr)

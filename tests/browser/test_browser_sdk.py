@@ -46,19 +46,19 @@ def _require_tools() -> None:
         pytest.fail(f"{BUNDLE} is missing: run scripts/setup.sh (npm ci + npm run build in web/client)")
 
 
-def report(scenario: str) -> dict[str, Any]:
-    """Run one scenario in its own namespace; its JSON report."""
+def report(scenario: str, timeout: float = SCENARIO_TIMEOUT_S) -> dict[str, Any]:
+    """Run one scenario in its own namespace (killed after ``timeout`` seconds); its JSON report."""
     _require_tools()
     argv = [str(NETNS), sys.executable, "-m", "tests.browser.run_in_netns", scenario]
     # A session of its own, so a timeout kills the whole tree (server, playwright's driver, Chromium).
     proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        stdout, stderr = proc.communicate(timeout=SCENARIO_TIMEOUT_S)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=10)
-        pytest.fail(f"{scenario}: no report after {SCENARIO_TIMEOUT_S}s; stderr:\n{stderr[-4000:]}")
+        pytest.fail(f"{scenario}: no report after {timeout}s; stderr:\n{stderr[-4000:]}")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -84,8 +84,9 @@ def test_panel_camera_generic_and_rtt(rep: dict[str, Any]) -> None:
     # Until the robot serves StreamService the toggle must say so, never fail silently.
     if live["video"]:  # the robot serves StreamService: frames of the camera's size are playing
         assert (live["width"], live["height"]) == (640, 480), live
-        shown = re.fullmatch(r"1 viewer · capturing (\d+\.\d) fps", live["stats"] or "")  # from /stats
-        assert shown and float(shown[1]) >= 20, live
+        shown = re.fullmatch(r"1 viewer · capturing (\d+\.\d) fps · encoding (\d+\.\d) fps · (\d+) kbit/s sent",
+                             live["stats"] or "")  # from /stats, what the robot captured and its encoder sent
+        assert shown and float(shown[1]) >= 20 and float(shown[2]) > 0 and int(shown[3]) > 0, live
         assert _calls(rep, "/proto.stream.v1.StreamService/AddStream", "webrtc") >= 1, _evidence(rep)
     else:
         assert (live["message"] or "").startswith("Live video not available"), live

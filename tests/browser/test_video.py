@@ -4,7 +4,8 @@
 ``StreamClient.getStream('cam1')`` (the 640x480, 30 fps fake camera of web/fake_robot.json), counts
 the frames each ``<video>`` presents with ``requestVideoFrameCallback`` for 5 s (drawing each to a
 canvas to see that the picture changes), and reads the robot's ``/stats`` while both watch and
-after each page is left. Takes about 25 s.
+after each page is gone: the first one left (navigated away), the other one's renderer crashed
+(``chrome://crash``: no goodbye of any kind). Takes about 25 s.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .run_in_netns import VIDEO_MEASURE_S
+from .run_in_netns import RELEASE_TIMEOUT_S, VIDEO_MEASURE_S
 from .test_browser_sdk import SCENARIO_TIMEOUT_S, _calls, _evidence, report
 
 #: Frames the <video> presented per second (rVFC's ``presentedFrames``): the decoded rate.
@@ -71,6 +72,10 @@ def test_leaving_a_page_releases_its_viewer(rep: dict[str, Any]) -> None:
     assert _result(rep, "stats1")["peers"] == 1
     none = _cam1(_result(rep, "stats0"))
     assert none["viewers"] == 0 and not none["running"], f"{none}\n{_evidence(rep)}"
+    # the second page was crashed, not left: only the ICE liveness check can notice that in time
+    # (aioice's consent check alone needs ~30 s, more than the harness waits)
+    assert _result(rep, "crashReleaseSeconds") < RELEASE_TIMEOUT_S, _evidence(rep)
+    assert any("stopped answering ICE probes" in line for line in rep["server"]["log"]), _evidence(rep)
     assert none["capture_loops_started"] == 1, none
     assert rep["browser"]["pageErrors"] == [] and rep["browser2"]["pageErrors"] == [], _evidence(rep)
     assert rep["server"]["exit"] == 0, _evidence(rep)

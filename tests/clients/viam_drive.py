@@ -132,7 +132,8 @@ class Recorder:
                 break
 
 
-async def run(address: str, *, webrtc: bool = False, big_camera: str | None = None) -> dict[str, Any]:
+async def run(address: str, *, webrtc: bool = False, big_camera: str | None = None,
+              secure: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {}
     recorder = Recorder()
 
@@ -154,7 +155,8 @@ async def run(address: str, *, webrtc: bool = False, big_camera: str | None = No
         # check_connection_interval=0 alone still polls ResourceNames every attempt_reconnect_interval
         # (default 1 s; RobotClient._check_connection uses it as the check period): turn both off.
         attempt_reconnect_interval=0,
-        dial_options=DialOptions(disable_webrtc=not webrtc, insecure=True),
+        # secure: TLS only, no downgrade (the SDK raises InsecureConnectionError on a cleartext port)
+        dial_options=DialOptions(disable_webrtc=not webrtc, insecure=not secure),
     )
     try:
         robot = await asyncio.wait_for(RobotClient.at_address(address, options), CONNECT_TIMEOUT_S)
@@ -368,8 +370,11 @@ def main() -> int:
     parser.add_argument("address", help="127.0.0.1:PORT or /path/to/unix.sock")
     parser.add_argument("--webrtc", action="store_true", help="dial over WebRTC (signaling at the address)")
     parser.add_argument("--big-camera", metavar="NAME", help="also get_images from this (large-image) camera")
+    parser.add_argument("--secure", action="store_true", help="dial with TLS (the SDK's default), never cleartext; "
+                        "the server's CA comes from SSL_CERT_FILE")
     args = parser.parse_args()
-    results = asyncio.run(run(args.address.removeprefix("unix:"), webrtc=args.webrtc, big_camera=args.big_camera))
+    results = asyncio.run(run(args.address.removeprefix("unix:"), webrtc=args.webrtc, big_camera=args.big_camera,
+                              secure=args.secure))
     print(json.dumps(results, sort_keys=True))
     return 0
 

@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from peer.components.camera import Camera, FakeCamera
 from peer.components.camera.pattern import PatternFrame, read_frame_code
 from peer.errors import NotSupportedError
-from peer.media import CameraCapture, CameraTrack, CaptureError, Subscription, SubscriptionClosed
+from peer.media import CameraCapture, CameraTrack, CaptureError, RateWindow, Subscription, SubscriptionClosed
 from tests.webrtc.conftest import loopback_only, no_leaked_tasks  # noqa: F401 - autouse fixtures
 
 FPS = 30.0
@@ -279,3 +279,21 @@ async def test_track_over_loopback_peer_connections() -> None:
         await receiver.close()
         await track.aclose()
     assert track.readyState == "ended" and not capture.running
+
+
+def test_rate_window_counts_over_its_window_and_falls_to_zero() -> None:
+    window = RateWindow(window=2.0)
+    assert window.rate(10.0) == 0.0
+    for i in range(60):  # 30 events a second for 2 s, 100 units each
+        window.add(10.0 + i / 30, 100)
+    assert window.rate(12.0) == pytest.approx(3000, rel=0.05)
+    assert window.total == 6000
+    # one second in: measured over the busy period's age, not ramping up over the whole window
+    young = RateWindow(window=2.0)
+    for i in range(30):
+        young.add(50.0 + i / 30)
+    assert young.rate(51.0) == pytest.approx(30, rel=0.05)
+    # idle for longer than the window: 0, and the next burst starts a new busy period
+    assert window.rate(14.1) == 0.0
+    window.add(20.0, 10)
+    assert window.rate(20.0) == pytest.approx(20.0)  # 10 over the minimum span of half a second

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import av
@@ -17,6 +18,7 @@ from peer.gen.proto.stream.v1 import stream_pb2 as pb
 from peer.gen.proto.stream.v1.stream_grpc import StreamServiceStub
 from peer.webrtc import DialedChannel, dial
 from signaling.sdp import SessionDescription, encode_sdp
+from tests.serverproc import REPO
 
 from .conftest import CAM1, CAM2, VideoRobot, eventually
 
@@ -205,3 +207,87 @@ async def test_cancelled_add_stream_still_completes(video_robot: VideoRobot, cli
     assert_live(await frames(client.remote_tracks["cam2"], 5), CAM2)
     await stub(client).RemoveStream(pb.RemoveStreamRequest(name="cam2"), timeout=WAIT)
     await client.wait_remote_track("cam2", present=False, timeout=WAIT)
+
+
+async def test_stats_count_what_the_senders_encode(video_robot: VideoRobot) -> None:
+    """``encoded_fps`` and ``bitrate_kbps`` follow real viewers: nonzero while one watches, summed over
+    viewers, back to 0 after the last one leaves (counted at the senders, not guessed from capture)."""
+    streams = video_robot.streams
+    async with await dial(video_robot.address, timeout=WAIT) as one:
+        track = await add_and_watch(one, "cam1")
+        await frames(track, 30)  # a second of decoded video
+        single = streams.stats()["cam1"]
+        assert single["viewers"] == 1
+        assert single["encoded_fps"] >= 5 and single["bitrate_kbps"] > 10, single
+        capture = streams.captures["cam1"]
+        assert capture.encoded.total <= capture.frames_captured  # one encoder: never more than captured
+        received = await frames(track, 10)
+        assert len(received) == 10
+
+        async with await dial(video_robot.address, timeout=WAIT) as two:
+            await frames(await add_and_watch(two, "cam1"), 30)
+            both = streams.stats()["cam1"]
+            assert both["viewers"] == 2
+            # two encoders of the one capture: more frames encoded per second than captured
+            assert both["encoded_fps"] > both["fps"] > 0, both
+    await eventually(lambda: streams.stats()["cam1"]["viewers"] == 0, timeout=WAIT, what="viewers released")
+    await eventually(
+        lambda: streams.stats()["cam1"]["encoded_fps"] == 0 and streams.stats()["cam1"]["bitrate_kbps"] == 0,
+        timeout=WAIT, what="encode rates back to 0",
+    )
+
+
+#: Generous bound for noticing a killed viewer: the liveness check closes within ~6 s, aioice's
+#: own consent check alone would take ~30 s (reliability.md §2 row 14).
+VANISHED_BOUND_S = 15.0
+
+
+@pytest.mark.timeout(60)
+async def test_killed_viewer_is_released_quickly(video_robot: VideoRobot) -> None:
+    """A viewer process killed with SIGKILL (no DTLS/SCTP goodbye) loses its session, viewer and
+    encoder within the bound, through the ICE liveness probes; a healthy viewer keeps watching."""
+    streams = video_robot.streams
+    async with await dial(video_robot.address, timeout=WAIT) as healthy:
+        track = await add_and_watch(healthy, "cam1")
+        (kept,) = video_robot.sessions
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.stream.vanishing_viewer", video_robot.address, "cam1",
+            cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30) if proc.stdout else b""
+            if line.strip() != b"watching":
+                _, err = await asyncio.wait_for(proc.communicate(), WAIT)
+                pytest.fail(f"viewer process did not start watching: {line!r} {err.decode()[-2000:]}")
+            await eventually(lambda: streams.stats()["cam1"]["viewers"] == 2, timeout=WAIT, what="two viewers")
+            (gone,) = [s for s in video_robot.sessions if s is not kept]
+            assert gone.liveness is not None and gone.liveness.running
+            t0 = asyncio.get_running_loop().time()
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), WAIT)
+            await eventually(lambda: streams.stats()["cam1"]["viewers"] == 1, timeout=VANISHED_BOUND_S,
+                             what="killed viewer released")
+            released = asyncio.get_running_loop().time() - t0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert gone.closing and "ICE probes" in (gone.close_reason or ""), gone.close_reason
+        assert released < VANISHED_BOUND_S, released
+        await eventually(lambda: gone.closed and gone not in set(video_robot.sessions), timeout=WAIT,
+                         what="session closed")
+        # the healthy viewer was heard from (RTCP receiver reports) or answered probes; it still gets frames
+        assert kept.liveness is not None and kept.liveness.heard + kept.liveness.answered >= 2 and not kept.closing
+        assert_live(await frames(track, 10), CAM1)
+    await eventually(lambda: not streams.captures["cam1"].running, timeout=WAIT, what="capture stopped")
+
+
+async def test_idle_peer_answers_probes_and_stays(video_robot: VideoRobot, client: DialedChannel) -> None:
+    """A connected peer that sends nothing at all (no calls, no video) is kept: it answers the probes."""
+    (session,) = video_robot.sessions
+    liveness = session.liveness
+    assert liveness is not None
+    await asyncio.sleep(6.5)  # longer than the 4 s after which a silent, unanswering peer is closed
+    assert not session.closing and liveness.running, session.close_reason
+    assert liveness.answered >= 3 and liveness.missed == 0, (liveness.sent, liveness.answered, liveness.heard)
+    assert list((await stub(client).ListStreams(pb.ListStreamsRequest(), timeout=WAIT)).names) == ["cam1", "cam2"]

@@ -1,4 +1,7 @@
-"""``/stats`` → ``cameras``: per camera, its viewers and captured fps (StreamService's captures)."""
+"""``/stats`` → ``cameras``: per camera, its viewers and captured fps (StreamService's captures).
+
+``encoded_fps`` and ``bitrate_kbps`` with real senders are tested in tests/stream (aiortc viewers).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +30,10 @@ async def test_stats_cameras_viewers_and_fps(robot: Robot, http: aiohttp.ClientS
     try:
         await asyncio.sleep(FPS_WINDOW + 0.2)
         cam = (await _cameras(http, robot))[name]
-        assert set(cam) == {"viewers", "fps", "frames_captured", "capture_loops_started", "running"}
+        assert set(cam) == {"viewers", "fps", "encoded_fps", "bitrate_kbps", "frames_captured",
+                            "capture_loops_started", "running"}
+        # these viewers are bare subscriptions, not RTP senders: nothing is encoded or sent
+        assert cam["encoded_fps"] == 0.0 and cam["bitrate_kbps"] == 0.0, cam
         assert cam["viewers"] == 2 and cam["capture_loops_started"] == 1 and cam["running"] is True, cam
         assert 25.0 <= cam["fps"] <= 35.0, cam  # the built-in cam1 runs at 30 fps
         assert cam["frames_captured"] >= cam["fps"], cam

@@ -6,6 +6,7 @@ Deliberately not our server's own framing code, so the tests check the bytes aga
 
 from __future__ import annotations
 
+import ssl
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,11 +83,13 @@ async def call(
     body: bytes | Any = b"",
     *,
     headers: Mapping[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Answer:
-    """POST one gRPC-web call; ``body`` is raw bytes or a message to frame."""
+    """POST one gRPC-web call (over HTTPS with ``tls``); ``body`` is raw bytes or a message to frame."""
     data = body if isinstance(body, bytes) else frame(body)
     sent = {"Content-Type": CONTENT_TYPE, "X-Grpc-Web": "1", "X-User-Agent": "tests/web", **(headers or {})}
-    async with session.post(f"http://127.0.0.1:{port}{path}", data=data, headers=sent) as resp:
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}"
+    async with session.post(url, data=data, headers=sent, ssl=tls or True) as resp:
         raw = await resp.read()
         lowered = {k.lower(): v for k, v in resp.headers.items()}
         messages, trailers = split_body(raw)

@@ -405,11 +405,20 @@ function cameraCard(r: RobotClient, name: string): Card {
   const showVideoStats = async (): Promise<void> => {
     try {
       const response = await fetch('/stats', { cache: 'no-store' });
-      const stats = (await response.json()) as { cameras?: Record<string, { viewers: number; fps: number }> };
+      const stats = (await response.json()) as {
+        cameras?: Record<string, { viewers: number; fps: number; encoded_fps?: number; bitrate_kbps?: number }>;
+      };
       const cam = stats.cameras?.[name.replaceAll(':', '+')];
       if (!cam) return;
       videoStats.dataset.viewers = String(cam.viewers);
-      videoStats.textContent = `${cam.viewers} viewer${cam.viewers === 1 ? '' : 's'} · capturing ${cam.fps.toFixed(1)} fps`;
+      const parts = [`${cam.viewers} viewer${cam.viewers === 1 ? '' : 's'}`, `capturing ${cam.fps.toFixed(1)} fps`];
+      if (cam.encoded_fps !== undefined && cam.bitrate_kbps !== undefined) {
+        // Summed over every viewer's encoder (the robot encodes once per viewer).
+        videoStats.dataset.encodedFps = String(cam.encoded_fps);
+        videoStats.dataset.bitrateKbps = String(cam.bitrate_kbps);
+        parts.push(`encoding ${cam.encoded_fps.toFixed(1)} fps`, `${cam.bitrate_kbps.toFixed(0)} kbit/s sent`);
+      }
+      videoStats.textContent = parts.join(' · ');
       videoStats.hidden = false;
     } catch {
       videoStats.hidden = true; // a panel served from elsewhere has no /stats: the numbers are optional
