@@ -91,6 +91,17 @@ class ServerProcess:
         state = f"exited with {self.poll()}" if self.poll() is not None else f"not ready after {timeout}s"
         raise RuntimeError(f"server {state}; stderr:\n" + self.log())
 
+    def wait(self, timeout: float) -> int | None:
+        """Wait for the process to exit by itself (its log read to the end); None if it did not."""
+        assert self._proc is not None
+        try:
+            code: int = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if self._reader is not None:
+            self._reader.join(5)
+        return code
+
     def log(self) -> str:
         with self._cond:
             return "\n".join(self.lines[-60:])

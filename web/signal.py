@@ -8,8 +8,11 @@ appears to be offline". ICE servers configured here (``--stun``, ``--turn`` …)
 callers by ``OptionalWebRTCConfig`` and to answerers with each offer, TURN REST credentials
 minted fresh for every request.
 
-:func:`build_queue` is the one place the call queue is chosen (in memory today; a Redis queue
-plugs in there). :class:`Rendezvous` is what the command runs, and what tests run in process.
+:func:`build_queue` is the one place the call queue is chosen: in memory, or with ``--redis URL``
+the Redis queue (:mod:`signaling.redis_queue`), through which several ``peerbot signal`` processes
+act as one (a caller on one instance meets a robot registered on another). ``--tls-cert/--tls-key``
+add TLS on the same port as ``peerbot serve`` does. :class:`Rendezvous` is what the command runs,
+and what tests run in process.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -30,9 +34,11 @@ from peer.sessions import SessionManager
 from peer.signals import stop_on_signals
 from signaling.config import WebRTCConfig
 from signaling.const import OFFER_DEADLINE
+from signaling.errors import SignalingError
 from signaling.ice import IceSettings
 from signaling.memory_queue import MemoryCallQueue
 from signaling.queue import CallQueue
+from signaling.redis_queue import RedisCallQueue
 from signaling.service import SignalingService
 
 from .const import CLOSE_GRACE_S, FIRST_BYTES_TIMEOUT_S
@@ -40,6 +46,7 @@ from .cors import CorsPolicy, Origin
 from .grpcweb import GrpcWebHandler
 from .ice_args import add_ice_arguments, ice_settings
 from .oneport import OnePortListener
+from .tls import TLSSetupError, add_arguments, context_from_args
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +69,19 @@ def add_signal_parser(commands: Any, origin_type: Any) -> argparse.ArgumentParse
                         help=f"bound on each call's signaling exchange (default {OFFER_DEADLINE:g}, as Viam's)")
     signal.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                         help="event loop: uvloop when installed (auto), or force one")
+    signal.add_argument("--redis", metavar="URL",
+                        help="share calls through this Redis (redis://HOST:PORT/DB): every `peerbot signal` "
+                        "on the same Redis acts as one rendezvous (default: in memory, this process only)")
     add_ice_arguments(signal)
+    add_arguments(signal)  # --tls-cert, --tls-key
     return signal
 
 
 async def build_queue(args: argparse.Namespace) -> CallQueue:
-    """THE place ``peerbot signal`` chooses its call queue (the Redis queue's ``--redis URL`` goes here:
-    ``return await RedisCallQueue.connect(args.redis)`` when given). The rendezvous closes it."""
+    """THE place ``peerbot signal`` chooses its call queue; the rendezvous closes it. Redis must
+    answer at start: a rendezvous that cannot reach its store exits rather than serve UNAVAILABLE."""
+    if args.redis:
+        return await RedisCallQueue.connect(args.redis)
     return MemoryCallQueue()
 
 
@@ -90,6 +103,7 @@ class Rendezvous:
         ice: IceSettings | None = None,
         allowed_origins: Iterable[str | Origin] = (),
         offer_deadline: float = OFFER_DEADLINE,
+        ssl_context: ssl.SSLContext | None = None,
         first_bytes_timeout: float = FIRST_BYTES_TIMEOUT_S,
         close_grace: float = CLOSE_GRACE_S,
     ) -> None:
@@ -105,7 +119,8 @@ class Rendezvous:
         self.app.router.add_get("/stats", self._stats)
         self.app.router.add_post("/{service}/{method}", GrpcWebHandler(self.handlers).handle)
         self.listener = OnePortListener(
-            self.handlers, self.app, first_bytes_timeout=first_bytes_timeout, close_grace=close_grace
+            self.handlers, self.app, first_bytes_timeout=first_bytes_timeout, close_grace=close_grace,
+            ssl_context=ssl_context,
         )
         self._stop_requested = asyncio.Event()
         self._closed = False
@@ -163,9 +178,11 @@ class Rendezvous:
         await self.close()
 
 
-async def _run(args: argparse.Namespace, ice: IceSettings) -> None:
+async def _run(args: argparse.Namespace, ice: IceSettings, tls: ssl.SSLContext | None) -> None:
     queue = await build_queue(args)
-    rendezvous = Rendezvous(queue, ice=ice, allowed_origins=args.allow_origin, offer_deadline=args.offer_deadline)
+    rendezvous = Rendezvous(
+        queue, ice=ice, allowed_origins=args.allow_origin, offer_deadline=args.offer_deadline, ssl_context=tls
+    )
     await rendezvous.serve(args.host, args.port)
 
 
@@ -177,7 +194,13 @@ def signal_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         parser.error("--offer-deadline must be positive")
     ice = ice_settings(parser, args)
     try:
-        run_loop(_run(args, ice), args.loop)
+        run_loop(_run(args, ice, context_from_args(args)), args.loop)
+    except TLSSetupError as exc:
+        print(f"peerbot: TLS: {exc}", file=sys.stderr)
+        return 2
+    except SignalingError as exc:  # the Redis store is unreachable at start
+        print(f"peerbot: {exc.message}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"peerbot: cannot serve: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ import asyncio
 import socket
 import sys
 from collections.abc import AsyncIterator
+from ssl import SSLContext
 
 import aiohttp
 import pytest
@@ -39,10 +40,10 @@ OFFER = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
 RPC_TIMEOUT = 15.0
 
 
-async def call_error(address: str, host: str) -> GRPCError:
+async def call_error(address: str, host: str, *, ssl: SSLContext | None = None) -> GRPCError:
     """The status a Call for ``host`` ends with (a well-formed but unanswerable offer)."""
     name, port = address.rsplit(":", 1)
-    channel = Channel(name, int(port))
+    channel = Channel(name, int(port), ssl=ssl)
     try:
         stub = SignalingServiceStub(channel)
         async with stub.Call.open(metadata=[(RPC_HOST_KEY, host)], timeout=RPC_TIMEOUT) as call:
