@@ -216,7 +216,7 @@ class Authenticator:
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
-    def check_credentials(self, entity: str, creds_type: str, payload: str, host: str) -> None:
+    def check_credentials(self, entity: str, creds_type: str, payload: str, host: str | None) -> None:
         """Raise unless ``payload`` proves ``entity`` for ``creds_type`` (constant-time compares)."""
         if creds_type == CREDS_API_KEY:
             secret = self._keys.get(entity)
@@ -233,14 +233,20 @@ class Authenticator:
             raise SignalingError(f"do not know how to handle credential type {creds_type!r}",
                                  status=Status.INVALID_ARGUMENT)
 
-    def issue(self, entity: str, creds_type: str, host: str, *, now: float | None = None) -> str:
+    def issue(self, entity: str, creds_type: str, host: str | None, *, now: float | None = None) -> str:
         """A token for ``entity`` valid at ``host`` only (a robot with several names: at all of
-        them, so one token registers its one Answer stream for every name). Callers check the
-        credentials first."""
-        if self.hosts is not None and host not in self.hosts:
+        them, so one token registers its one Answer stream for every name). ``host=None``: every
+        host this server serves (viam-sdk's Rust dialer authenticates without ``rpc-host``).
+        Callers check the credentials first."""
+        if host is None:
+            if self.hosts is None:
+                raise SignalingError("expected rpc-host to be set in metadata", status=Status.INVALID_ARGUMENT)
+            audience = sorted(self.hosts)
+        elif self.hosts is not None and host not in self.hosts:
             raise PermissionDeniedError(f"this server issues no tokens for host {host!r}")
-        robot = self._robots.get(host) if creds_type == CREDS_ROBOT_SECRET else None
-        audience = list(robot.hosts) if robot is not None else [host]
+        else:
+            robot = self._robots.get(host) if creds_type == CREDS_ROBOT_SECRET else None
+            audience = list(robot.hosts) if robot is not None else [host]
         issued = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "sub": entity,
@@ -253,7 +259,11 @@ class Authenticator:
         }
         return jwt.encode(claims, self._signing_key, algorithm=ALGORITHM)
 
-    def authenticate(self, entity: str, creds_type: str, payload: str, host: str) -> str:
+    def authenticate(self, entity: str, creds_type: str, payload: str, host: str | None) -> str:
+        """Check the credentials, then :meth:`issue`. A robot that names no host is authenticating
+        for its own entity (its host)."""
+        if host is None and creds_type == CREDS_ROBOT_SECRET:
+            host = entity
         self.check_credentials(entity, creds_type, payload, host)
         return self.issue(entity, creds_type, host)
 
@@ -348,15 +358,14 @@ class RequestAuthorizer:
     def exempt(path: str) -> bool:
         return path == AUTHENTICATE_METHOD
 
-    def token_host(self, metadata: MetadataLike) -> str:
-        """The host an Authenticate call gets its token for: its ``rpc-host``, else this server's host."""
+    def token_host(self, metadata: MetadataLike) -> str | None:
+        """The host an Authenticate call gets its token for: its ``rpc-host``, else this server's
+        host; ``None`` on a rendezvous when the caller names none (then: all the hosts it serves)."""
         hosts = _rpc_hosts(metadata)
         if hosts:
             if len(hosts) != 1:
                 raise SignalingError("expected 1 rpc-host to authenticate for", status=Status.INVALID_ARGUMENT)
             return self._route_host(hosts[0])
-        if self.host is None:
-            raise SignalingError("expected rpc-host to be set in metadata", status=Status.INVALID_ARGUMENT)
         return self.host
 
     def authorize(self, path: str, metadata: MetadataLike, carried: Principal | None = None) -> Principal:
@@ -432,7 +441,8 @@ class AuthService(AuthServiceBase):
             logger.info("authenticate %r (%s) failed: %s", request.entity if request else "",
                         request.credentials.type if request else "", exc.message)
             raise exc.grpc_error() from None
-        logger.info("authenticated %r (%s) for host %r", request.entity, request.credentials.type, host)
+        logger.info("authenticated %r (%s) for %s", request.entity, request.credentials.type,
+                    repr(host) if host is not None else "every host")
         await stream.send_message(auth_pb2.AuthenticateResponse(access_token=token))
 
 
