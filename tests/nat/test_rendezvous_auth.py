@@ -46,7 +46,7 @@ from tests.nat.test_rendezvous import free_port
 from tests.signaling.test_auth import unsigned
 from tests.webrtc.conftest import eventually, loopback_only, no_leaked_tasks  # noqa: F401 (autouse fixtures)
 from web.config import builtin_config
-from web.robot import Robot
+from web.robot import Robot, robot_authenticator
 from web.signal import Rendezvous
 
 KEY = ApiKey("caller-key", "caller-secret")
@@ -373,3 +373,60 @@ async def test_answerer_counts_a_refused_stream_as_a_failure_not_a_registration(
             assert waits[2] > waits[0]  # the wait grows: no stream ever opened
     finally:
         channel.close()
+
+
+async def test_authenticate_without_rpc_host_covers_every_host_the_rendezvous_serves(
+    rendezvous: tuple[Rendezvous, RecordingQueue],
+) -> None:
+    """viam-sdk's Rust dialer sends no ``rpc-host`` to Authenticate (measured): its token must still work."""
+    server, _queue = rendezvous
+    name, port = server.addresses[0].rsplit(":", 1)
+    channel = Channel(name, int(port))
+    try:
+        stub = AuthServiceStub(channel)
+        tokens = {}
+        for entity, creds_type, payload in ((KEY.id, CREDS_API_KEY, KEY.secret),
+                                            (OTHER.hosts[0], CREDS_ROBOT_SECRET, OTHER.secret)):
+            reply = await stub.Authenticate(auth_pb2.AuthenticateRequest(
+                entity=entity, credentials=auth_pb2.Credentials(type=creds_type, payload=payload)), timeout=RPC_TIMEOUT)
+            tokens[creds_type] = jwt.decode(reply.access_token, options={"verify_signature": False})["aud"]
+        with pytest.raises(GRPCError) as wrong:  # without rpc-host a robot is its entity: its own secret only
+            await stub.Authenticate(auth_pb2.AuthenticateRequest(
+                entity=OTHER.hosts[0], credentials=auth_pb2.Credentials(type=CREDS_ROBOT_SECRET,
+                                                                        payload=ROBOT.secret)), timeout=RPC_TIMEOUT)
+    finally:
+        channel.close()
+    assert tokens[CREDS_API_KEY] == sorted([*ROBOT.hosts, *OTHER.hosts])
+    assert tokens[CREDS_ROBOT_SECRET] == list(OTHER.hosts)
+    assert wrong.value.status is Status.PERMISSION_DENIED
+
+
+async def test_a_robot_with_its_own_keys_runs_rendezvous_calls_as_the_vouched_caller(
+    rendezvous: tuple[Rendezvous, RecordingQueue],
+) -> None:
+    """The robot trusts the rendezvous it authenticated to (goutils: no auth on the WebRTC path);
+    its own port still wants its own tokens, and a token on the data channel is checked against
+    the robot's key (so the rendezvous's token there is refused: viam-sdk sends none)."""
+    server, _queue = rendezvous
+    address = server.addresses[0]
+    own = robot_authenticator([ApiKey("robot-own", "robot-own-secret")])
+    external = ExternalSignaling(address, ROBOT.hosts, secret=ROBOT.secret, options=FAST)
+    async with Robot(resources, auth=own, external_signaling=external) as robot:
+        await robot.start("127.0.0.1", 0)
+        answerer = robot.external_answerer
+        assert answerer is not None
+        await eventually(lambda: answerer.stats.streams > 0, timeout=10, what="the robot registered")
+        token = await authenticate(address, ROBOT.hosts[0], KEY.id, CREDS_API_KEY, KEY.secret)
+        async with await dial(address, host=ROBOT.hosts[0], timeout=RPC_TIMEOUT,
+                              metadata={"authorization": f"Bearer {token}"}) as channel:
+            sensor = SensorServiceStub(channel.as_channel())
+            request = common_pb2.GetReadingsRequest(name="sensor1")
+            assert (await sensor.GetReadings(request, timeout=RPC_TIMEOUT)).readings
+            [session] = [s for s in robot.peer_sessions if s.principal is not None]
+            assert session.principal is not None and session.principal.entity == KEY.id
+            with pytest.raises(GRPCError) as foreign:
+                await sensor.GetReadings(request, metadata={"authorization": f"Bearer {token}"}, timeout=RPC_TIMEOUT)
+            assert foreign.value.status is Status.UNAUTHENTICATED
+        with pytest.raises(GRPCError) as direct:  # the robot's own signaling: its own keys only
+            await readings_via(f"127.0.0.1:{robot.port}", "anything", token)
+        assert direct.value.status is Status.UNAUTHENTICATED
