@@ -11,9 +11,11 @@ the same rules through ``peer.handlers.HandlerTable``:
   Bad credentials → PERMISSION_DENIED "failed to authenticate" and an unknown type → INVALID_ARGUMENT,
   as goutils answers.
 * **Tokens.** HS256 only (the verifier's allow-list: ``none`` and every other algorithm are
-  rejected), claims ``sub`` (entity), ``aud`` (the one host the token is for), ``iss``, ``iat``,
-  ``exp``, ``jti`` and ``rpc_creds_type``. The signing key is random per process unless given
-  (several signaling processes behind one Redis must share it).
+  rejected), claims ``sub`` (entity), ``aud``, ``iss``, ``iat``, ``exp``, ``jti`` and
+  ``rpc_creds_type``. ``aud`` is the host asked for (``rpc-host``), all of a robot's names for a
+  robot, or every host a rendezvous serves when no ``rpc-host`` was sent. The signing key is random
+  per process unless given (several signaling processes behind one Redis must share it:
+  :func:`load_signing_key`).
 * **Per call** (:class:`RequestAuthorizer`): no ``authorization: Bearer`` → UNAUTHENTICATED
   "authentication required"; a bad, expired, ``alg: none`` or foreign-signed token → UNAUTHENTICATED.
   A token whose audience is none of this server's hosts → UNAUTHENTICATED "invalid audience"
