@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 
+import aiohttp
 import jwt
 import pytest
 from grpclib import GRPCError, Status
@@ -44,6 +45,7 @@ from signaling.queue import AnswererExchange, CallerExchange
 from signaling.sdp import IceCandidate, SessionDescription, encode_sdp
 from tests.nat.test_rendezvous import free_port
 from tests.signaling.test_auth import unsigned
+from tests.web import wire
 from tests.webrtc.conftest import eventually, loopback_only, no_leaked_tasks  # noqa: F401 (autouse fixtures)
 from web.config import builtin_config
 from web.robot import Robot, robot_authenticator
@@ -430,3 +432,27 @@ async def test_a_robot_with_its_own_keys_runs_rendezvous_calls_as_the_vouched_ca
         with pytest.raises(GRPCError) as direct:  # the robot's own signaling: its own keys only
             await readings_via(f"127.0.0.1:{robot.port}", "anything", token)
         assert direct.value.status is Status.UNAUTHENTICATED
+
+
+async def test_a_robot_secret_against_a_rendezvous_without_auth_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    async with Rendezvous(RecordingQueue()) as server:
+        await server.start("127.0.0.1", 0)
+        async with robot_at(server.addresses[0], ROBOT.hosts, ROBOT.secret) as robot:
+            await robot.start("127.0.0.1", 0)
+            await eventually(lambda: "the signaling server has no auth" in caplog.text, timeout=10,
+                             what="the robot's explanation")
+            assert robot.external_answerer is not None and robot.external_answerer.stats.streams == 0
+
+
+async def test_grpc_web_on_the_rendezvous_needs_the_token_too(rendezvous: tuple[Rendezvous, RecordingQueue]) -> None:
+    server, _queue = rendezvous
+    assert server.port is not None
+    path = "/proto.rpc.webrtc.v1.SignalingService/OptionalWebRTCConfig"
+    token = await authenticate(server.addresses[0], ROBOT.hosts[0], KEY.id, CREDS_API_KEY, KEY.secret)
+    async with aiohttp.ClientSession() as http:
+        without = await wire.call(http, server.port, path, pb.OptionalWebRTCConfigRequest(),
+                                  headers={"rpc-host": ROBOT.hosts[0]})
+        with_token = await wire.call(http, server.port, path, pb.OptionalWebRTCConfigRequest(),
+                                     headers={"rpc-host": ROBOT.hosts[0], "authorization": f"Bearer {token}"})
+    assert without.status == Status.UNAUTHENTICATED.value
+    assert with_token.status == 0
