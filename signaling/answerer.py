@@ -222,6 +222,15 @@ class _SilentStream(Exception):
     """Nothing (not even a heartbeat) arrived on an idle Answer stream within ``idle_timeout``."""
 
 
+#: How long a new Answer stream waits for the server's first headers before counting as open. A
+#: refusal (auth, bad metadata) comes back at once as a trailers-only response and peerbot's
+#: server sends headers as soon as the stream is registered; a server that sends headers only
+#: with its first message is taken as accepting after this wait.
+ANSWER_ACCEPT_WAIT = 2.0
+#: Statuses that mean "not with these credentials": the token is dropped before the next try.
+_REFUSALS = (Status.UNAUTHENTICATED, Status.PERMISSION_DENIED)
+
+
 def _exceptional(exc: BaseException) -> bool:
     """goutils ``checkExceptionalError``: a stream ending on deadline or cancellation is routine."""
     if isinstance(exc, GRPCError):
@@ -235,7 +244,9 @@ class Answerer:
     ``channel`` may be a network :class:`grpclib.client.Channel` (external signaling) or an
     in-process one (see :func:`signaling.internal.internal_answerer`). ``metadata`` is added to
     every Answer stream (e.g. ``authorization``); give a coroutine function instead to compute it
-    for each stream (e.g. :class:`signaling.auth.RobotCredentials`, which renews its token).
+    for each stream (e.g. :class:`signaling.auth.RobotCredentials`, which renews its token); if
+    it also has a ``forget()`` method, that is called whenever the server refuses a stream
+    (UNAUTHENTICATED, PERMISSION_DENIED), so the next stream authenticates afresh.
     An idle stream on which nothing arrives for ``idle_timeout`` seconds (default: three heartbeat
     intervals) is dropped and reopened, so a signaling server that vanished without closing the
     connection is noticed; ``None`` waits forever.
@@ -321,9 +332,16 @@ class Answerer:
             except _SilentStream as exc:
                 logger.info("answerer-%d for %s: %s; reopening", index, self.hosts, exc)
             except Exception as exc:
-                # the first failure of a streak is worth a warning; its repeats (server down) are not
-                level = logging.WARNING if _exceptional(exc) and failures == 0 else logging.DEBUG
-                logger.log(level, "answerer-%d for %s: signaling stream failed: %r", index, self.hosts, exc)
+                if isinstance(exc, GRPCError) and exc.status in _REFUSALS:
+                    # a restarted server (new signing key) refuses the old token: fetch a new one next time
+                    self._forget_credentials()
+                    level = logging.WARNING if failures == 0 else logging.INFO
+                    logger.log(level, "answerer-%d for %s: the signaling server refused us: %s %s",
+                               index, self.hosts, exc.status.name, exc.message)
+                else:
+                    # the first failure of a streak is worth a warning; its repeats (server down) are not
+                    level = logging.WARNING if _exceptional(exc) and failures == 0 else logging.DEBUG
+                    logger.log(level, "answerer-%d for %s: signaling stream failed: %r", index, self.hosts, exc)
             if opened:
                 wait, failures = self._reconnect_wait, 0
             else:
@@ -341,6 +359,7 @@ class Answerer:
                 metadata = [*metadata, *(await self._metadata_source()).items()]
             async with self._stub.Answer.open(metadata=metadata) as stream:
                 await stream.send_request()
+                await self._accepted(stream)
                 if reconnected or self.stats.streams == 0:
                     logger.info("answerer-%d for %s: %s signaling", index, self.hosts,
                                 "reconnected to" if reconnected else "registered with")
@@ -350,6 +369,20 @@ class Answerer:
                 handled = await self._serve_call(stream, scope)
                 await stream.end()  # grpclib only reads the server's trailers after our half-close
         return handled
+
+    async def _accepted(self, stream: ClientStream) -> None:
+        """Wait (at most ``ANSWER_ACCEPT_WAIT``) for the server's headers: a refusal raises here,
+        before the stream counts as registered (see ``ANSWER_ACCEPT_WAIT``)."""
+        try:
+            async with asyncio.timeout(ANSWER_ACCEPT_WAIT):
+                await stream.recv_initial_metadata()
+        except TimeoutError:
+            logger.debug("answerer for %s: no headers yet; taking the stream as accepted", self.hosts)
+
+    def _forget_credentials(self) -> None:
+        forget = getattr(self._metadata_source, "forget", None)
+        if callable(forget):
+            forget()
 
     async def _serve_call(self, stream: ClientStream, scope: asyncio.Timeout) -> bool:
         loop = asyncio.get_running_loop()

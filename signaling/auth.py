@@ -5,12 +5,17 @@ the same rules through ``peer.handlers.HandlerTable``:
 
 * **Credentials.** ``api-key``: entity = key id, payload = secret (what viam-sdk and the TS SDK send).
   ``robot-secret``: entity = the robot's host, payload = the robot secret; only these may Answer.
+  A robot's own server has one robot secret for whatever host it answers for; a rendezvous has
+  one per robot (:class:`RobotSecret`: the robot's host names and its secret), so a secret for one
+  robot proves nothing about another, and a robot's token is valid for all of its names.
   Bad credentials → PERMISSION_DENIED "failed to authenticate" and an unknown type → INVALID_ARGUMENT,
   as goutils answers.
 * **Tokens.** HS256 only (the verifier's allow-list: ``none`` and every other algorithm are
-  rejected), claims ``sub`` (entity), ``aud`` (the one host the token is for), ``iss``, ``iat``,
-  ``exp``, ``jti`` and ``rpc_creds_type``. The signing key is random per process unless given
-  (several signaling processes behind one Redis must share it).
+  rejected), claims ``sub`` (entity), ``aud``, ``iss``, ``iat``, ``exp``, ``jti`` and
+  ``rpc_creds_type``. ``aud`` is the host asked for (``rpc-host``), all of a robot's names for a
+  robot, or every host a rendezvous serves when no ``rpc-host`` was sent. The signing key is random
+  per process unless given (several signaling processes behind one Redis must share it:
+  :func:`load_signing_key`).
 * **Per call** (:class:`RequestAuthorizer`): no ``authorization: Bearer`` → UNAUTHENTICATED
   "authentication required"; a bad, expired, ``alg: none`` or foreign-signed token → UNAUTHENTICATED.
   A token whose audience is none of this server's hosts → UNAUTHENTICATED "invalid audience"
@@ -26,6 +31,7 @@ The principal of the running call is in :data:`current_principal` (set by the ha
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hmac
 import logging
@@ -37,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import jwt
-from grpclib import Status
+from grpclib import GRPCError, Status
 
 from .const import AUTHORIZATION_KEY, RPC_HOST_KEY, SIGNALING_SERVICE
 from .errors import SignalingError
@@ -115,14 +121,65 @@ class ApiKey:
         return cls(key_id.strip(), secret)
 
 
+@dataclass(frozen=True, slots=True)
+class RobotSecret:
+    """One robot a rendezvous knows: the host names it may answer for and its secret (never in ``repr``)."""
+
+    hosts: tuple[str, ...]
+    secret: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> RobotSecret:
+        """``HOST[,HOST…]=SECRET`` as given to ``peerbot signal --robot-secret`` (one line of a secrets file)."""
+        names, sep, secret = text.partition("=")
+        hosts = tuple(dict.fromkeys(name.strip() for name in names.split(",")))
+        if not sep or not secret.strip() or not all(hosts):
+            raise ValueError("a robot secret is HOST[,HOST...]=SECRET, all non-empty")
+        return cls(hosts, secret.strip())
+
+
+def load_robot_secrets(path: str) -> list[RobotSecret]:
+    """A secrets file: one ``HOST[,HOST…]=SECRET`` per line; blank lines and ``#`` comments skipped.
+
+    ``ValueError`` names the file and line (the secret itself is never echoed).
+    """
+    secrets_found: list[RobotSecret] = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                secrets_found.append(RobotSecret.parse(text))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from None
+    return secrets_found
+
+
+#: An HS256 key shorter than the hash gives less security than it claims (RFC 7518 §3.2).
+MIN_SIGNING_KEY_BYTES: Final = 32
+
+
+def load_signing_key(path: str) -> bytes:
+    """The shared HS256 key in ``path`` (its bytes, surrounding whitespace stripped; e.g. made by
+    ``head -c 48 /dev/urandom | base64 > FILE``). Every ``peerbot signal`` given the same file
+    accepts the others' tokens. ``ValueError`` when it is shorter than 32 bytes."""
+    with open(path, "rb") as handle:
+        key = handle.read().strip()
+    if len(key) < MIN_SIGNING_KEY_BYTES:
+        raise ValueError(f"{path}: a signing key needs at least {MIN_SIGNING_KEY_BYTES} bytes, found {len(key)}")
+    return key
+
+
 class Authenticator:
     """Checks credentials, signs tokens and verifies them.
 
     :param api_keys: the API keys callers may authenticate with.
-    :param robot_secret: the secret answerers authenticate with (``robot-secret`` credentials);
-        ``None``: no network answerer may authenticate.
-    :param hosts: the hosts this server issues tokens for (its audience). ``None``: any host (a
-        rendezvous server, whose hosts are whatever robots register).
+    :param robot_secret: the secret answerers authenticate with (``robot-secret`` credentials) for
+        any host; ``None``: only ``robot_secrets`` (or no network answerer at all).
+    :param robot_secrets: per-robot secrets (a rendezvous): a robot proves one of its own host
+        names and gets a token for all of them.
+    :param hosts: the hosts this server issues tokens for (its audience). ``None``: any host.
     :param signing_key: HMAC key; random per process when omitted (tokens then die with the process).
     """
 
@@ -131,6 +188,7 @@ class Authenticator:
         api_keys: Iterable[ApiKey] = (),
         *,
         robot_secret: str | None = None,
+        robot_secrets: Iterable[RobotSecret] = (),
         hosts: Iterable[str] | None = None,
         signing_key: bytes | None = None,
         issuer: str = DEFAULT_ISSUER,
@@ -144,6 +202,12 @@ class Authenticator:
         if robot_secret == "":
             raise ValueError("the robot secret may not be empty")
         self._robot_secret = robot_secret
+        self._robots: dict[str, RobotSecret] = {}
+        for robot in robot_secrets:
+            for host in robot.hosts:
+                if host in self._robots:
+                    raise ValueError(f"host {host!r} has two robot secrets")
+                self._robots[host] = robot
         self.hosts: frozenset[str] | None = frozenset(hosts) if hosts is not None else None
         self._signing_key = signing_key if signing_key is not None else secrets.token_bytes(32)
         self.issuer = issuer
@@ -154,14 +218,16 @@ class Authenticator:
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
-    def check_credentials(self, entity: str, creds_type: str, payload: str, host: str) -> None:
+    def check_credentials(self, entity: str, creds_type: str, payload: str, host: str | None) -> None:
         """Raise unless ``payload`` proves ``entity`` for ``creds_type`` (constant-time compares)."""
         if creds_type == CREDS_API_KEY:
             secret = self._keys.get(entity)
             if secret is None or not hmac.compare_digest(secret.encode(), payload.encode()):
                 raise PermissionDeniedError("failed to authenticate: invalid API key id or secret")
         elif creds_type == CREDS_ROBOT_SECRET:
-            if self._robot_secret is None or not hmac.compare_digest(self._robot_secret.encode(), payload.encode()):
+            robot = self._robots.get(entity)
+            expected = robot.secret if robot is not None else self._robot_secret
+            if expected is None or not hmac.compare_digest(expected.encode(), payload.encode()):
                 raise PermissionDeniedError("failed to authenticate: invalid robot secret")
             if entity != host:
                 raise PermissionDeniedError(f"failed to authenticate: robot entity {entity!r} is not host {host!r}")
@@ -169,14 +235,24 @@ class Authenticator:
             raise SignalingError(f"do not know how to handle credential type {creds_type!r}",
                                  status=Status.INVALID_ARGUMENT)
 
-    def issue(self, entity: str, creds_type: str, host: str, *, now: float | None = None) -> str:
-        """A token for ``entity`` valid at ``host`` only. Callers check the credentials first."""
-        if self.hosts is not None and host not in self.hosts:
+    def issue(self, entity: str, creds_type: str, host: str | None, *, now: float | None = None) -> str:
+        """A token for ``entity`` valid at ``host`` only (a robot with several names: at all of
+        them, so one token registers its one Answer stream for every name). ``host=None``: every
+        host this server serves (viam-sdk's Rust dialer authenticates without ``rpc-host``).
+        Callers check the credentials first."""
+        if host is None:
+            if self.hosts is None:
+                raise SignalingError("expected rpc-host to be set in metadata", status=Status.INVALID_ARGUMENT)
+            audience = sorted(self.hosts)
+        elif self.hosts is not None and host not in self.hosts:
             raise PermissionDeniedError(f"this server issues no tokens for host {host!r}")
+        else:
+            robot = self._robots.get(host) if creds_type == CREDS_ROBOT_SECRET else None
+            audience = list(robot.hosts) if robot is not None else [host]
         issued = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "sub": entity,
-            "aud": [host],
+            "aud": audience,
             "iss": self.issuer,
             "iat": issued,
             "exp": issued + int(self.token_ttl),
@@ -185,7 +261,11 @@ class Authenticator:
         }
         return jwt.encode(claims, self._signing_key, algorithm=ALGORITHM)
 
-    def authenticate(self, entity: str, creds_type: str, payload: str, host: str) -> str:
+    def authenticate(self, entity: str, creds_type: str, payload: str, host: str | None) -> str:
+        """Check the credentials, then :meth:`issue`. A robot that names no host is authenticating
+        for its own entity (its host)."""
+        if host is None and creds_type == CREDS_ROBOT_SECRET:
+            host = entity
         self.check_credentials(entity, creds_type, payload, host)
         return self.issue(entity, creds_type, host)
 
@@ -280,15 +360,14 @@ class RequestAuthorizer:
     def exempt(path: str) -> bool:
         return path == AUTHENTICATE_METHOD
 
-    def token_host(self, metadata: MetadataLike) -> str:
-        """The host an Authenticate call gets its token for: its ``rpc-host``, else this server's host."""
+    def token_host(self, metadata: MetadataLike) -> str | None:
+        """The host an Authenticate call gets its token for: its ``rpc-host``, else this server's
+        host; ``None`` on a rendezvous when the caller names none (then: all the hosts it serves)."""
         hosts = _rpc_hosts(metadata)
         if hosts:
             if len(hosts) != 1:
                 raise SignalingError("expected 1 rpc-host to authenticate for", status=Status.INVALID_ARGUMENT)
             return self._route_host(hosts[0])
-        if self.host is None:
-            raise SignalingError("expected rpc-host to be set in metadata", status=Status.INVALID_ARGUMENT)
         return self.host
 
     def authorize(self, path: str, metadata: MetadataLike, carried: Principal | None = None) -> Principal:
@@ -364,7 +443,8 @@ class AuthService(AuthServiceBase):
             logger.info("authenticate %r (%s) failed: %s", request.entity if request else "",
                         request.credentials.type if request else "", exc.message)
             raise exc.grpc_error() from None
-        logger.info("authenticated %r (%s) for host %r", request.entity, request.credentials.type, host)
+        logger.info("authenticated %r (%s) for %s", request.entity, request.credentials.type,
+                    repr(host) if host is not None else "every host")
         await stream.send_message(auth_pb2.AuthenticateResponse(access_token=token))
 
 
@@ -373,27 +453,48 @@ class RobotCredentials:
 
     Each call returns ``{"authorization": "Bearer …"}`` for ``robot-secret`` credentials, calling
     Authenticate again when the token is missing or within ``renew_before`` seconds of expiry.
-    Failures propagate (GRPCError): the answerer logs them and retries its stream later.
+    Failures propagate (GRPCError): the answerer logs them and retries its stream later. The
+    answer workers share one token: concurrent calls wait for one Authenticate.
+
+    :param host: the entity the robot authenticates as: one of its host names (a rendezvous's
+        token for it covers all the names that robot's secret is configured for).
     """
 
     def __init__(self, channel: Channel, host: str, secret: str, *, renew_before: float = 60.0) -> None:
+        if not secret:
+            raise ValueError("the robot secret may not be empty")
         self._stub = AuthServiceStub(channel)
         self._host = host
         self._secret = secret
         self._renew_before = renew_before
         self._token: str | None = None
         self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    def forget(self) -> None:
+        """Drop the token (the server refused it, e.g. it restarted with a new signing key): the
+        next call authenticates again. The answerer calls this when its stream is refused."""
+        self._token = None
 
     async def __call__(self) -> dict[str, str]:
-        if self._token is None or time.time() > self._expires - self._renew_before:
-            request = auth_pb2.AuthenticateRequest(
-                entity=self._host, credentials=auth_pb2.Credentials(type=CREDS_ROBOT_SECRET, payload=self._secret)
-            )
-            reply = await self._stub.Authenticate(request, metadata={RPC_HOST_KEY: self._host})
-            claims = jwt.decode(reply.access_token, options={"verify_signature": False})
-            self._token = reply.access_token
-            self._expires = float(claims.get("exp", 0))
-        return {AUTHORIZATION_KEY: f"{BEARER_PREFIX}{self._token}"}
+        async with self._lock:
+            if self._token is None or time.time() > self._expires - self._renew_before:
+                request = auth_pb2.AuthenticateRequest(
+                    entity=self._host, credentials=auth_pb2.Credentials(type=CREDS_ROBOT_SECRET, payload=self._secret)
+                )
+                try:
+                    reply = await self._stub.Authenticate(request, metadata={RPC_HOST_KEY: self._host})
+                except GRPCError as exc:
+                    if exc.status is not Status.UNIMPLEMENTED:
+                        raise
+                    # goutils: a client with credentials fails against a server without auth too
+                    raise GRPCError(Status.FAILED_PRECONDITION, "the signaling server has no auth (Authenticate "
+                                    "is unimplemented): drop the robot secret, or configure auth there") from None
+                claims = jwt.decode(reply.access_token, options={"verify_signature": False})
+                self._token = reply.access_token
+                self._expires = float(claims.get("exp", 0))
+                logger.info("authenticated with the signaling server as robot %r", self._host)
+            return {AUTHORIZATION_KEY: f"{BEARER_PREFIX}{self._token}"}
 
 
 def principal_from_offer(entity: str) -> Principal | None:

@@ -6,6 +6,11 @@ streams open there, so a client anywhere reaches the robot by name through that 
 The robot never fails because of it: a rendezvous that is down, restarts or goes silent only
 makes the answerer reconnect, with a wait that doubles up to ``max_reconnect_wait``.
 
+With a robot secret the answerer authenticates as ``robot-secret`` (entity = its first host name)
+before opening Answer streams (:class:`~signaling.auth.RobotCredentials`: renewed before expiry,
+and fetched again whenever the server refuses a stream, e.g. after a restart with a new key). A
+wrong secret only costs retries with the same backoff, and WARNING lines.
+
 The connection is cleartext HTTP/2 (h2c) for now: peerbot's one port has no TLS yet.
 """
 
@@ -20,6 +25,7 @@ from typing import Any
 from grpclib.client import Channel
 
 from .answerer import Answerer, OfferHandler
+from .auth import RobotCredentials
 from .const import MAX_HOSTS_IN_METADATA
 
 logger = logging.getLogger(__name__)
@@ -41,10 +47,12 @@ def split_host_port(address: str) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class ExternalSignaling:
-    """Where to answer (``HOST:PORT`` of the rendezvous) and under which host names (1 to 5)."""
+    """Where to answer (``HOST:PORT`` of the rendezvous), under which host names (1 to 5), and the
+    robot secret to authenticate with there (``None``: the rendezvous has no auth)."""
 
     address: str
     hosts: tuple[str, ...]
+    secret: str | None = field(default=None, repr=False)
     #: extra :class:`~signaling.answerer.Answerer` keyword arguments (tests shorten the waits).
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -52,6 +60,8 @@ class ExternalSignaling:
         split_host_port(self.address)
         if not 1 <= len(self.hosts) <= MAX_HOSTS_IN_METADATA or not all(self.hosts):
             raise ValueError(f"external signaling needs 1 to {MAX_HOSTS_IN_METADATA} non-empty host names")
+        if self.secret == "":
+            raise ValueError("the robot secret may not be empty")
 
 
 @asynccontextmanager
@@ -59,18 +69,24 @@ async def external_answerer(
     address: str,
     hosts: Sequence[str],
     handle_offer: OfferHandler,
+    *,
+    secret: str | None = None,
     **options: Any,
 ) -> AsyncIterator[Answerer]:
     """Answer calls for ``hosts`` at the signaling server on ``address`` until the block exits.
 
-    ``options`` are :class:`~signaling.answerer.Answerer` keyword arguments (external defaults for
-    the reconnect waits). Entering never waits for the server: the answerer connects in the background.
+    ``secret``: authenticate with this robot secret (as ``hosts[0]``). ``options`` are
+    :class:`~signaling.answerer.Answerer` keyword arguments (external defaults for the reconnect
+    waits). Entering never waits for the server: the answerer connects in the background.
     """
     host, port = split_host_port(address)
     options.setdefault("reconnect_wait", EXTERNAL_RECONNECT_WAIT)
     options.setdefault("max_reconnect_wait", EXTERNAL_MAX_RECONNECT_WAIT)
     channel = Channel(host, port)
-    logger.info("answering calls for %s through the signaling server at %s", ", ".join(hosts), address)
+    if secret is not None:
+        options["metadata"] = RobotCredentials(channel, hosts[0], secret)
+    logger.info("answering calls for %s through the signaling server at %s%s", ", ".join(hosts), address,
+                " (robot secret)" if secret is not None else "")
     try:
         async with Answerer(channel, hosts, handle_offer, **options) as answerer:
             yield answerer

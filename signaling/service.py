@@ -245,6 +245,8 @@ class SignalingService(SignalingServiceBase):
             self._allowed.check(hosts)
             sender: LockedSender[pb.AnswerRequest] = LockedSender(stream)
             async with self._queue.answerer_presence(hosts):
+                # headers now tell the answerer it is registered (a refusal would have been trailers-only)
+                await stream.send_initial_metadata()
                 body = asyncio.create_task(self._answer(stream, sender, hosts), name="signaling-answer")
                 beat = None
                 if heartbeats_allowed(stream.metadata):

@@ -53,12 +53,14 @@ class CloudConfig:
     """The parts of Viam's ``cloud`` section peerbot acts on: where to signal and under which names.
 
     The robot answers calls for ``fqdn`` and ``local_fqdn`` at ``signaling_address`` (``HOST:PORT``),
-    as viam-server does; the rest of the section (``id``, ``secret``, ``app_address`` …) is ignored.
+    as viam-server does, authenticating there with ``secret`` (the robot secret) when given; the
+    rest of the section (``id``, ``app_address`` …) is ignored.
     """
 
     fqdn: str | None = None
     local_fqdn: str | None = None
     signaling_address: str | None = None
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,7 @@ def _parse_cloud(cloud: Any, problems: list[str]) -> CloudConfig:
         problems.append("cloud: must be an object")
         return CloudConfig()
     values: dict[str, str | None] = {}
-    for key in ("fqdn", "local_fqdn", "signaling_address"):
+    for key in ("fqdn", "local_fqdn", "signaling_address", "secret"):
         value = cloud.get(key)
         if value is not None and not isinstance(value, str):
             problems.append(f"cloud.{key}: must be a string")

@@ -2,7 +2,9 @@
 
 ``--signaling-address HOST:PORT`` and ``--fqdn NAME`` (repeatable) override the config's
 ``cloud.signaling_address`` and ``cloud.fqdn``/``cloud.local_fqdn`` (Viam's names). The robot keeps
-its own port and internal signaling; the rendezvous is one more way in.
+its own port and internal signaling; the rendezvous is one more way in. ``--robot-secret SECRET``
+(config ``cloud.secret``, Viam's name) is what it authenticates with there when the rendezvous
+requires auth.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ def add_external_signaling_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fqdn", action="append", default=[], metavar="NAME",
                        help="host name to answer for at the signaling server; repeatable "
                        "(default: cloud.fqdn and cloud.local_fqdn)")
+    group.add_argument("--robot-secret", metavar="SECRET",
+                       help="authenticate with the signaling server with this robot secret "
+                       "(its `peerbot signal --robot-secret NAME=SECRET`; default: cloud.secret)")
 
 
 def _address(value: str) -> str:
@@ -36,12 +41,15 @@ def external_signaling(args: argparse.Namespace, config: RobotConfig) -> Externa
     """What the flags and config ask for, or ``None``; :class:`ConfigError` if it is incomplete."""
     address = args.signaling_address or config.cloud.signaling_address
     hosts = list(args.fqdn) or [h for h in (config.cloud.fqdn, config.cloud.local_fqdn) if h]
+    secret = args.robot_secret or config.cloud.secret
     if address is None:
         if args.fqdn:
             raise ConfigError(["--fqdn needs --signaling-address (or cloud.signaling_address)"])
+        if args.robot_secret:
+            raise ConfigError(["--robot-secret needs --signaling-address (or cloud.signaling_address)"])
         return None
     if not hosts:
         raise ConfigError([f"external signaling at {address} needs a host name: --fqdn NAME or cloud.fqdn"])
     if len(hosts) > MAX_HOSTS_IN_METADATA or not all(hosts):
         raise ConfigError([f"--fqdn: 1 to {MAX_HOSTS_IN_METADATA} non-empty host names"])
-    return ExternalSignaling(address, tuple(dict.fromkeys(hosts)))
+    return ExternalSignaling(address, tuple(dict.fromkeys(hosts)), secret=secret)

@@ -117,7 +117,8 @@ class Robot:
             if self.external_signaling is not None:
                 self.external_answerer = await self._answering.enter_async_context(
                     external_answerer(self.external_signaling.address, self.external_signaling.hosts, answer,
-                                      workers=ANSWER_WORKERS, **self.external_signaling.options)
+                                      secret=self.external_signaling.secret, workers=ANSWER_WORKERS,
+                                      **self.external_signaling.options)
                 )
             if port is not None:
                 await self.listener.start(host, port)

@@ -8,6 +8,14 @@ appears to be offline". ICE servers configured here (``--stun``, ``--turn`` …)
 callers by ``OptionalWebRTCConfig`` and to answerers with each offer, TURN REST credentials
 minted fresh for every request.
 
+Auth (any of ``--api-key``, ``--robot-secret``, ``--robot-secrets-file``, ``--signing-key-file``
+turns it on, and then API keys and robot secrets are both required): callers authenticate with
+an API key at ``AuthService/Authenticate`` for the host they call (the token's audience, routed
+exactly); robots with their robot secret, for all of their names; every signaling method then
+needs a Bearer token through the handler table, and only a robot's own token may Answer for its
+hosts. ``--signing-key-file`` shares the HS256 key between instances, so a token from one is
+valid on all. Without auth flags anyone may call or answer for any host (a trusted network).
+
 :func:`build_queue` is the one place the call queue is chosen: in memory, or with ``--redis URL``
 the Redis queue (:mod:`signaling.redis_queue`), through which several ``peerbot signal`` processes
 act as one (a caller on one instance meets a robot registered on another). ``--tls-cert/--tls-key``
@@ -22,7 +30,7 @@ import asyncio
 import logging
 import ssl
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +40,15 @@ from peer.operations import OperationManager
 from peer.resource import ResourceName
 from peer.sessions import SessionManager
 from peer.signals import stop_on_signals
+from signaling.auth import (
+    ApiKey,
+    Authenticator,
+    AuthService,
+    RequestAuthorizer,
+    RobotSecret,
+    load_robot_secrets,
+    load_signing_key,
+)
 from signaling.config import WebRTCConfig
 from signaling.const import OFFER_DEADLINE
 from signaling.errors import SignalingError
@@ -72,9 +89,53 @@ def add_signal_parser(commands: Any, origin_type: Any) -> argparse.ArgumentParse
     signal.add_argument("--redis", metavar="URL",
                         help="share calls through this Redis (redis://HOST:PORT/DB): every `peerbot signal` "
                         "on the same Redis acts as one rendezvous (default: in memory, this process only)")
+    auth = signal.add_argument_group(
+        "authentication (off unless one of these is given; then keys and robot secrets are both needed)"
+    )
+    auth.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET", type=_parsed(ApiKey.parse),
+                      help="callers authenticate with this API key, for the host they call; repeatable")
+    auth.add_argument("--robot-secret", action="append", default=[], metavar="HOST[,HOST...]=SECRET",
+                      type=_parsed(RobotSecret.parse),
+                      help="the robot answering for these host names authenticates with SECRET "
+                      "(its `peerbot serve --robot-secret`); repeatable")
+    auth.add_argument("--robot-secrets-file", metavar="FILE",
+                      help="more robot secrets, one HOST[,HOST...]=SECRET per line (# comments)")
+    auth.add_argument("--signing-key-file", metavar="FILE",
+                      help="HS256 token key (at least 32 bytes) shared by several `peerbot signal` "
+                      "instances so each accepts the others' tokens (default: random per process)")
     add_ice_arguments(signal)
     add_arguments(signal)  # --tls-cert, --tls-key
     return signal
+
+
+def _parsed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a ``parse`` that raises ValueError (argparse then names the flag)."""
+    def convert(value: str) -> Any:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
+
+
+def signal_authenticator(args: argparse.Namespace) -> Authenticator | None:
+    """The rendezvous's :class:`Authenticator` from the flags, ``None`` without auth flags.
+
+    Its hosts (token audience) are exactly the robots' names: an API key gets a token only for a
+    host some robot may answer for. ``ValueError`` (with the reason) for an incomplete setup.
+    """
+    robots: list[RobotSecret] = list(args.robot_secret)
+    if args.robot_secrets_file:
+        robots.extend(load_robot_secrets(args.robot_secrets_file))
+    api_keys: list[ApiKey] = list(args.api_key)
+    if not (robots or api_keys or args.signing_key_file):
+        return None
+    if not api_keys or not robots:
+        raise ValueError("auth needs both --api-key (for callers) and --robot-secret or --robot-secrets-file "
+                         "(for robots): with only one side nobody could ever connect")
+    key = load_signing_key(args.signing_key_file) if args.signing_key_file else None
+    hosts = [host for robot in robots for host in robot.hosts]
+    return Authenticator(api_keys, robot_secrets=robots, hosts=hosts, signing_key=key)
 
 
 async def build_queue(args: argparse.Namespace) -> CallQueue:
@@ -94,6 +155,7 @@ class Rendezvous:
 
     :param queue: where offers meet answerers; closed by :meth:`close` (the rendezvous owns it).
     :param ice: ICE servers handed out per request (none by default).
+    :param auth: require tokens from this authenticator on every signaling method (``None``: open).
     """
 
     def __init__(
@@ -101,6 +163,7 @@ class Rendezvous:
         queue: CallQueue,
         *,
         ice: IceSettings | None = None,
+        auth: Authenticator | None = None,
         allowed_origins: Iterable[str | Origin] = (),
         offer_deadline: float = OFFER_DEADLINE,
         ssl_context: ssl.SSLContext | None = None,
@@ -114,6 +177,12 @@ class Rendezvous:
         self.sessions = SessionManager(_no_resources)
         # the same handler table as a robot's: error mapping and /stats counting behave alike
         self.handlers = HandlerTable([self.signaling], operations=OperationManager(), sessions=self.sessions)
+        self.auth = auth
+        if auth is not None:
+            # exact routing: a token's audience is the very rpc-host it was issued for
+            authorizer = RequestAuthorizer(auth)
+            self.handlers.add([AuthService(authorizer)])
+            self.handlers.auth = authorizer
         self.app = web.Application()
         CorsPolicy(allowed_origins).install(self.app)
         self.app.router.add_get("/stats", self._stats)
@@ -136,6 +205,11 @@ class Rendezvous:
             await self.close()
             raise
         logger.info("signaling only (rendezvous); ICE servers handed out: %s", self.ice.describe())
+        if self.auth is not None:
+            logger.info("auth required: %d API key(s); robots may answer for %s", len(self.auth.key_ids),
+                        ", ".join(sorted(self.auth.hosts or ())))
+        else:
+            logger.warning("no auth: anyone may call or answer for any host (give --api-key and --robot-secret)")
 
     @property
     def addresses(self) -> list[str]:
@@ -178,10 +252,13 @@ class Rendezvous:
         await self.close()
 
 
-async def _run(args: argparse.Namespace, ice: IceSettings, tls: ssl.SSLContext | None) -> None:
+async def _run(
+    args: argparse.Namespace, ice: IceSettings, auth: Authenticator | None, tls: ssl.SSLContext | None
+) -> None:
     queue = await build_queue(args)
     rendezvous = Rendezvous(
-        queue, ice=ice, allowed_origins=args.allow_origin, offer_deadline=args.offer_deadline, ssl_context=tls
+        queue, ice=ice, auth=auth, allowed_origins=args.allow_origin, offer_deadline=args.offer_deadline,
+        ssl_context=tls,
     )
     await rendezvous.serve(args.host, args.port)
 
@@ -194,7 +271,13 @@ def signal_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         parser.error("--offer-deadline must be positive")
     ice = ice_settings(parser, args)
     try:
-        run_loop(_run(args, ice, context_from_args(args)), args.loop)
+        auth = signal_authenticator(args)
+    except OSError as exc:
+        parser.error(f"cannot read {exc.filename}: {exc.strerror}")
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        run_loop(_run(args, ice, auth, context_from_args(args)), args.loop)
     except TLSSetupError as exc:
         print(f"peerbot: TLS: {exc}", file=sys.stderr)
         return 2
