@@ -22,7 +22,7 @@ from aiohttp import web
 
 from peer.resource import ResourceBase
 from peer.server import Server
-from peer.signals import stop_on_signals
+from peer.signals import serve_until_stopped
 from peer.stream import StreamService
 from peer.webrtc import OfferAnswerer, PeerSessions, set_udp_receive_buffer
 from signaling.answerer import Answerer
@@ -143,13 +143,7 @@ class Robot:
 
     async def serve(self, host: str | None = "localhost", port: int | None = 8080, *, unix: str | None = None) -> None:
         """Start, serve until SIGTERM/SIGINT or a Shutdown call, then close everything."""
-        try:
-            with stop_on_signals(self.request_stop):
-                await self.start(host, port, unix=unix)
-                await self._stop_requested.wait()
-                logger.info("shutting down")
-        finally:
-            await self.close()
+        await serve_until_stopped(lambda: self.start(host, port, unix=unix), self._stop_requested, self.close)
 
     async def close(self) -> None:
         """Listener (its calls and connections), peer connections, the answerer, then the robot."""

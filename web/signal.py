@@ -39,7 +39,7 @@ from peer.handlers import HandlerTable
 from peer.operations import OperationManager
 from peer.resource import ResourceName
 from peer.sessions import SessionManager
-from peer.signals import stop_on_signals
+from peer.signals import serve_until_stopped
 from signaling.auth import (
     ApiKey,
     Authenticator,
@@ -223,13 +223,7 @@ class Rendezvous:
         self._stop_requested.set()
 
     async def serve(self, host: str | None, port: int) -> None:
-        try:
-            with stop_on_signals(self.request_stop):
-                await self.start(host, port)
-                await self._stop_requested.wait()
-                logger.info("shutting down")
-        finally:
-            await self.close()
+        await serve_until_stopped(lambda: self.start(host, port), self._stop_requested, self.close)
 
     async def close(self) -> None:
         """The listener (running calls end), then the queue. Idempotent."""
