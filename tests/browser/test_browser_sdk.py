@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +26,9 @@ from typing import Any
 
 import pytest
 
-from ..serverproc import REPO
+from ..netnsrun import NETNS, netns_report
 from .run_in_netns import BUNDLE, CHROMIUM, NETNS_ADDRESS
 
-NETNS = REPO.parent / "shared" / "tools" / "netns.sh"
 SCENARIO_TIMEOUT_S = 60
 
 
@@ -49,26 +46,7 @@ def _require_tools() -> None:
 def report(scenario: str, timeout: float = SCENARIO_TIMEOUT_S) -> dict[str, Any]:
     """Run one scenario in its own namespace (killed after ``timeout`` seconds); its JSON report."""
     _require_tools()
-    argv = [str(NETNS), sys.executable, "-m", "tests.browser.run_in_netns", scenario]
-    # A session of its own, so a timeout kills the whole tree (server, playwright's driver, Chromium).
-    proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=10)
-        pytest.fail(f"{scenario}: no report after {timeout}s; stderr:\n{stderr[-4000:]}")
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    try:
-        result: dict[str, Any] = json.loads(stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"{scenario}: exit {proc.returncode}, no JSON report; stdout:\n{stdout[-3000:]}\n"
-                    f"stderr:\n{stderr[-4000:]}")
-    return result
+    return netns_report([sys.executable, "-m", "tests.browser.run_in_netns", scenario], timeout=timeout, what=scenario)
 
 
 def _evidence(rep: dict[str, Any]) -> str:

@@ -7,40 +7,20 @@ over HTTPS, then loads the control panel from the robot's HTTPS origin. Chromium
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
 from typing import Any
 
 import pytest
 
-from ..serverproc import REPO
-from .test_browser_sdk import NETNS, SCENARIO_TIMEOUT_S, _evidence, _require_tools, check_webrtc
+from ..netnsrun import netns_report
+from .test_browser_sdk import SCENARIO_TIMEOUT_S, _evidence, _require_tools, check_webrtc
 
 
 @pytest.fixture(scope="module")
 def rep() -> dict[str, Any]:
     _require_tools()
-    argv = [str(NETNS), sys.executable, "-m", "tests.browser.run_tls_in_netns"]
-    # a session of its own, so a timeout kills the whole tree (server, playwright's driver, Chromium)
-    proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=SCENARIO_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=10)
-        pytest.fail(f"no report after {SCENARIO_TIMEOUT_S}s; stderr:\n{stderr[-4000:]}")
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    try:
-        result: dict[str, Any] = json.loads(stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"exit {proc.returncode}, no JSON report; stdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-4000:]}")
+    result = netns_report([sys.executable, "-m", "tests.browser.run_tls_in_netns"], timeout=SCENARIO_TIMEOUT_S,
+                          what="tls")
     assert "error" not in result, f"harness error: {result['error']}\n{_evidence(result)}"
     return result
 
