@@ -5,7 +5,8 @@ Everything runs inside a private network namespace (the Rust dialer sends mDNS a
 claims are read from the server's own /stats, per drive: the Rust dialer silently falls back to
 direct gRPC. Over TLS the SDK is unmodified, dials 198.18.0.1 (it does not verify 127.x) and trusts
 the test CA through ``SSL_CERT_FILE``; with ``insecure=False`` it never downgrades, and the server's
-log of handed-over connections shows each one came over TLS. viam-sdk 0.85.1 cannot authenticate
+log of handed-over connections shows each one came over TLS (that the dialers refuse an untrusted
+certificate is tests/test_viam_sdk_tls.py's part). viam-sdk 0.85.1 cannot authenticate
 over *cleartext* direct gRPC at all (see ``viam_auth_drive.shim_cleartext_auth``): that one drive
 uses the one-argument shim; cleartext WebRTC needs none.
 """

@@ -10,7 +10,9 @@ Each run is a ``viam_drive.py --secure`` (TLS, never a cleartext downgrade) with
 ``/stats`` is read over cleartext HTTP on the same port before and after each run, and the server
 (at debug level) reports every connection it handed over, so the test can count those that came
 over TLS. Prints ONE JSON object: ``{"runs": {name: {"drive": <report>, "stats_before": ...,
-"stats_after": ..., "handed_over": [connection descriptions], "stderr": ...}}, "server_log": [...]}``.
+"stats_after": ..., "handed_over": [connection descriptions], "log": [...], "stderr": ...}},
+"server_log": [...]}``. ``tls_server``, ``drive_once`` and ``served`` are shared with
+``netns_viam_auth.py`` (the same drives with API-key credentials).
 """
 
 from __future__ import annotations
