@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.clients.netns_viam_tls import served
+
 REPO = Path(__file__).resolve().parents[1]
 NETNS = REPO.parent / "shared" / "tools" / "netns.sh"
 VIAM_PYTHON = REPO / ".venv-viam" / "bin" / "python"
@@ -37,13 +39,6 @@ def runs() -> dict[str, Any]:
     assert done.returncode == 0, done.stderr[-4000:]
     result: dict[str, Any] = json.loads(done.stdout)["runs"]
     return result
-
-
-def served(run: dict[str, Any], transport: str) -> dict[str, int]:
-    """Calls per method over ``transport`` during this run (the /stats difference)."""
-    before, after = run["stats_before"]["methods"], run["stats_after"]["methods"]
-    counts = {m: c[transport] - before.get(m, {}).get(transport, 0) for m, c in after.items()}
-    return {m: n for m, n in counts.items() if n}
 
 
 def step(run: dict[str, Any], name: str) -> Any:

@@ -2,12 +2,14 @@
 
 Run with the viam-sdk venv (never the project venv)::
 
-    .venv-viam/bin/python tests/clients/viam_auth_drive.py 127.0.0.1:PORT KEY_ID SECRET [--webrtc]
+    .venv-viam/bin/python tests/clients/viam_auth_drive.py 127.0.0.1:PORT KEY_ID SECRET [--webrtc] [--secure]
 
 viam-sdk calls ``AuthService/Authenticate`` (entity = ``auth_entity``, credentials ``api-key``),
 then sends ``authorization: Bearer …`` on its calls (direct) or on the signaling calls (WebRTC,
-through the Rust dialer). Prints ONE JSON line: ``{"connect": {...}, "resource_names": {...},
-"readings": {...}}``, each ``{"ok", "value", "error"}``.
+through the Rust dialer). ``--secure`` dials with TLS and never downgrades (``insecure=False``; the
+CA comes from ``SSL_CERT_FILE``); without it the SDK dials cleartext (``insecure=True``). Prints ONE
+JSON line: ``{"connect": {...}, "resource_names": {...}, "readings": {...}, "images": {...}}``,
+each ``{"ok", "value", "error"}``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from grpclib import GRPCError
 from viam.components.sensor import Sensor
 from viam.robot.client import RobotClient
 from viam.rpc.dial import AuthenticatedChannel, Credentials, DialOptions
+from viam_drive import camera_images  # this script's directory is on sys.path
 
 CONNECT_TIMEOUT_S = 40.0
 STEP_TIMEOUT_S = 20.0
@@ -48,7 +51,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run(address: str, key_id: str, secret: str, *, webrtc: bool) -> dict[str, Any]:
+async def run(address: str, key_id: str, secret: str, *, webrtc: bool, secure: bool) -> dict[str, Any]:
     report: dict[str, Any] = {}
 
     async def step(name: str, body: Callable[[], Awaitable[Any]]) -> Any:
@@ -68,7 +71,7 @@ async def run(address: str, key_id: str, secret: str, *, webrtc: bool) -> dict[s
             credentials=Credentials(type="api-key", payload=secret),
             auth_entity=key_id,
             disable_webrtc=not webrtc,
-            insecure=True,
+            insecure=not secure,
         ),
     )
     try:
@@ -76,13 +79,14 @@ async def run(address: str, key_id: str, secret: str, *, webrtc: bool) -> dict[s
     except Exception as exc:
         report["connect"] = {"ok": False, "value": None, "error": describe(exc)}
         return report
-    report["connect"] = {"ok": True, "value": None, "error": None}
+    report["connect"] = {"ok": True, "value": {"channel_host": getattr(robot._channel, "_host", None)}, "error": None}
     try:
         names = await step("resource_names", lambda: _names(robot))
         if names is not None:
             await step("readings", lambda: Sensor.from_robot(robot, "sensor1").get_readings())
             if report["readings"]["ok"]:
                 report["readings"]["value"] = sorted(report["readings"]["value"])
+            await step("images", lambda: camera_images(robot, "cam1"))
     finally:
         await robot.close()
     return report
@@ -98,11 +102,12 @@ def main() -> int:
     parser.add_argument("key_id")
     parser.add_argument("secret")
     parser.add_argument("--webrtc", action="store_true")
+    parser.add_argument("--secure", action="store_true", help="TLS only (the SDK's default), never cleartext")
     parser.add_argument("--shim-cleartext-auth", action="store_true", help="work around viam-sdk's cleartext auth bug")
     args = parser.parse_args()
     if args.shim_cleartext_auth:
         shim_cleartext_auth()
-    report = asyncio.run(run(args.address, args.key_id, args.secret, webrtc=args.webrtc))
+    report = asyncio.run(run(args.address, args.key_id, args.secret, webrtc=args.webrtc, secure=args.secure))
     print(json.dumps(report, sort_keys=True, default=repr))
     return 0
 
