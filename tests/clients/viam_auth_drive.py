@@ -2,7 +2,7 @@
 
 Run with the viam-sdk venv (never the project venv)::
 
-    .venv-viam/bin/python tests/clients/viam_auth_drive.py 127.0.0.1:PORT KEY_ID SECRET [--webrtc]
+    .venv-viam/bin/python tests/clients/viam_auth_drive.py 127.0.0.1:PORT KEY_ID SECRET [--webrtc] [--secure]
 
 viam-sdk calls ``AuthService/Authenticate`` (entity = ``auth_entity``, credentials ``api-key``),
 then sends ``authorization: Bearer …`` on its calls (direct) or on the signaling calls (WebRTC,
@@ -48,7 +48,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run(address: str, key_id: str, secret: str, *, webrtc: bool) -> dict[str, Any]:
+async def run(address: str, key_id: str, secret: str, *, webrtc: bool, secure: bool = False) -> dict[str, Any]:
     report: dict[str, Any] = {}
 
     async def step(name: str, body: Callable[[], Awaitable[Any]]) -> Any:
@@ -68,7 +68,7 @@ async def run(address: str, key_id: str, secret: str, *, webrtc: bool) -> dict[s
             credentials=Credentials(type="api-key", payload=secret),
             auth_entity=key_id,
             disable_webrtc=not webrtc,
-            insecure=True,
+            insecure=not secure,  # secure: TLS only, verified (SSL_CERT_FILE), never a cleartext downgrade
         ),
     )
     try:
@@ -98,11 +98,12 @@ def main() -> int:
     parser.add_argument("key_id")
     parser.add_argument("secret")
     parser.add_argument("--webrtc", action="store_true")
+    parser.add_argument("--secure", action="store_true", help="TLS only (insecure=False, no downgrade)")
     parser.add_argument("--shim-cleartext-auth", action="store_true", help="work around viam-sdk's cleartext auth bug")
     args = parser.parse_args()
     if args.shim_cleartext_auth:
         shim_cleartext_auth()
-    report = asyncio.run(run(args.address, args.key_id, args.secret, webrtc=args.webrtc))
+    report = asyncio.run(run(args.address, args.key_id, args.secret, webrtc=args.webrtc, secure=args.secure))
     print(json.dumps(report, sort_keys=True, default=repr))
     return 0
 
