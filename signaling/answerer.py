@@ -249,7 +249,9 @@ class Answerer:
     (UNAUTHENTICATED, PERMISSION_DENIED), so the next stream authenticates afresh.
     An idle stream on which nothing arrives for ``idle_timeout`` seconds (default: three heartbeat
     intervals) is dropped and reopened, so a signaling server that vanished without closing the
-    connection is noticed; ``None`` waits forever.
+    connection is noticed; ``None`` waits forever. ``describe_failure`` turns a failure it
+    recognises (e.g. TLS: an untrusted certificate) into a sentence; such a failure is logged as a
+    WARNING once per streak across all workers (until a stream opens again), then at DEBUG.
     """
 
     def __init__(
@@ -267,6 +269,7 @@ class Answerer:
         heartbeats: bool = True,
         idle_timeout: float | None = 3 * HEARTBEAT_INTERVAL,
         metadata: Mapping[str, str] | Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+        describe_failure: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         if not 1 <= len(hosts) <= MAX_HOSTS_IN_METADATA:
             raise ValueError(f"an answerer needs 1 to {MAX_HOSTS_IN_METADATA} hosts")
@@ -292,6 +295,8 @@ class Answerer:
         else:
             self._metadata_source = None
             self._metadata.extend((metadata or {}).items())
+        self._describe_failure = describe_failure
+        self._described_streak = False  # a described failure was logged as a WARNING since the last open stream
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -332,7 +337,13 @@ class Answerer:
             except _SilentStream as exc:
                 logger.info("answerer-%d for %s: %s; reopening", index, self.hosts, exc)
             except Exception as exc:
-                if isinstance(exc, GRPCError) and exc.status in _REFUSALS:
+                described = self._describe_failure(exc) if self._describe_failure is not None else None
+                if described is not None:
+                    # one line per streak for all workers: they all fail for the same reason
+                    level = logging.DEBUG if self._described_streak else logging.WARNING
+                    self._described_streak = True
+                    logger.log(level, "answerer-%d for %s: %s; retrying", index, self.hosts, described)
+                elif isinstance(exc, GRPCError) and exc.status in _REFUSALS:
                     # a restarted server (new signing key) refuses the old token: fetch a new one next time
                     self._forget_credentials()
                     level = logging.WARNING if failures == 0 else logging.INFO
@@ -344,6 +355,7 @@ class Answerer:
                     logger.log(level, "answerer-%d for %s: signaling stream failed: %r", index, self.hosts, exc)
             if opened:
                 wait, failures = self._reconnect_wait, 0
+                self._described_streak = False
             else:
                 failures += 1
             if not handled:

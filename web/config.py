@@ -53,14 +53,16 @@ class CloudConfig:
     """The parts of Viam's ``cloud`` section peerbot acts on: where to signal and under which names.
 
     The robot answers calls for ``fqdn`` and ``local_fqdn`` at ``signaling_address`` (``HOST:PORT``),
-    as viam-server does, authenticating there with ``secret`` (the robot secret) when given; the
-    rest of the section (``id``, ``app_address`` …) is ignored.
+    as viam-server does, authenticating there with ``secret`` (the robot secret) when given, over
+    TLS unless ``signaling_insecure``; the rest of the section (``id``, ``app_address`` …) is ignored.
     """
 
     fqdn: str | None = None
     local_fqdn: str | None = None
     signaling_address: str | None = None
     secret: str | None = field(default=None, repr=False)
+    #: connect to ``signaling_address`` in cleartext instead of TLS (Viam's meaning of the name).
+    signaling_insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,11 @@ def _parse_cloud(cloud: Any, problems: list[str]) -> CloudConfig:
         if not host or not port.isdigit() or not 0 < int(port) <= 0xFFFF:
             problems.append(f'cloud.signaling_address: must be "host:port", got {address!r}')
             values["signaling_address"] = None
-    return CloudConfig(**values)
+    insecure = cloud.get("signaling_insecure", False)
+    if not isinstance(insecure, bool):
+        problems.append("cloud.signaling_insecure: must be true or false")
+        insecure = False
+    return CloudConfig(**values, signaling_insecure=insecure)
 
 
 def load_config(path: str | Path) -> RobotConfig:

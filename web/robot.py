@@ -118,6 +118,7 @@ class Robot:
                 self.external_answerer = await self._answering.enter_async_context(
                     external_answerer(self.external_signaling.address, self.external_signaling.hosts, answer,
                                       secret=self.external_signaling.secret, workers=ANSWER_WORKERS,
+                                      tls=self.external_signaling.tls, insecure=self.external_signaling.insecure,
                                       **self.external_signaling.options)
                 )
             if port is not None:

@@ -1,6 +1,6 @@
 """A pure-Python WebRTC dialer: what the Rust dialer in ``viam-sdk`` does, on aiortc and grpclib.
 
-:func:`dial` signals through ``SignalingService`` on the robot's address (native gRPC, h2c),
+:func:`dial` signals through ``SignalingService`` on the robot's address (native gRPC, h2c or TLS),
 connects an aiortc peer connection with the two pre-negotiated channels, and returns a
 :class:`DialedChannel`: a grpclib-compatible channel whose calls travel over the ``data``
 channel, so generated stubs work on it unchanged::
@@ -23,6 +23,7 @@ import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -198,6 +199,7 @@ async def dial(
     metadata: Mapping[str, str] | None = None,
     trickle: bool = False,
     candidate_filter: CandidateFilter | None = None,
+    ssl: SSLContext | None = None,
 ) -> DialedChannel:
     """Connect to the robot at ``address`` over WebRTC, signaling through ``address`` itself.
 
@@ -208,12 +210,15 @@ async def dial(
     :param trickle: send our candidates through ``CallUpdate`` instead of in the offer, as the
         TS and Rust clients do.
     :param candidate_filter: in trickle mode, rewrites or drops each candidate before it is sent.
+    :param ssl: signal over TLS with this client context (it should offer ALPN ``h2``, e.g.
+        :func:`signaling.external.signaling_client_context`); the certificate is checked for the
+        host of ``address``. ``None``: cleartext h2c.
     :raises GRPCError: the signaling status (e.g. INVALID_ARGUMENT, NOT_FOUND), UNAVAILABLE when
         the robot or the peer connection cannot be reached, DEADLINE_EXCEEDED after ``timeout``.
     """
     signal_host, signal_port = split_address(address)
     tag = f"dial{next(_dial_ids)}"
-    signaling = Channel(signal_host, signal_port)
+    signaling = Channel(signal_host, signal_port, ssl=ssl)
     call_metadata = [(RPC_HOST_KEY, host or address), *(metadata or {}).items()]
     stub = SignalingServiceStub(signaling)
     loop = asyncio.get_running_loop()

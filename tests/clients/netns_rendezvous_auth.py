@@ -76,11 +76,11 @@ def main() -> int:
         }
         for name, extra in robots.items():
             processes[f"robot_{name}"] = ServerProcess.peerbot([
-                "--host", "0.0.0.0", "--port", "0", "--signaling-address", RENDEZVOUS[name],
+                "--host", "0.0.0.0", "--port", "0", "--signaling-insecure", "--signaling-address", RENDEZVOUS[name],
                 "--fqdn", RENDEZVOUS[name], "--fqdn", "robot.test", *extra,
             ]).start()
         processes["robot_wrong"] = ServerProcess.peerbot([
-            "--host", "0.0.0.0", "--port", "0", "--signaling-address", RENDEZVOUS["open"],
+            "--host", "0.0.0.0", "--port", "0", "--signaling-insecure", "--signaling-address", RENDEZVOUS["open"],
             "--fqdn", "robot.test", "--robot-secret", "not-the-robot-secret",
         ]).start()
         registered = {name: wait_for(processes[f"robot_{name}"], "'robot.test'): registered with signaling",

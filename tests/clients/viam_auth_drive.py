@@ -51,7 +51,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run(address: str, key_id: str, secret: str, *, webrtc: bool, secure: bool) -> dict[str, Any]:
+async def run(address: str, key_id: str, secret: str, *, webrtc: bool, secure: bool = False) -> dict[str, Any]:
     report: dict[str, Any] = {}
 
     async def step(name: str, body: Callable[[], Awaitable[Any]]) -> Any:

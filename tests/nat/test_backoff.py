@@ -33,7 +33,7 @@ async def test_waits_double_to_the_cap_and_reset_after_a_stream_opened() -> None
         waits.append(delay)
         await asyncio.sleep(0.01)
 
-    async with external_answerer(f"127.0.0.1:{port}", ["robot.test"], _never_called, workers=1,
+    async with external_answerer(f"127.0.0.1:{port}", ["robot.test"], _never_called, workers=1, insecure=True,
                                  reconnect_wait=1.0, max_reconnect_wait=8.0) as answerer:
         answerer._sleep = record
         await eventually(lambda: len(waits) >= 6, timeout=10, what="six reconnect attempts")

@@ -64,9 +64,12 @@ def topo() -> Iterator[NatTopology]:
         valid_user = f"{int(time.time()) + 3600}:robot"
         robots = [
             # viam-sdk's Rust dialer asks for the authority it dialed (the rendezvous) as rpc-host
-            ["--port", "8080", "--signaling-address", RENDEZVOUS_A, "--fqdn", "rest.nat.test", "--fqdn", RENDEZVOUS_A],
-            ["--port", "8081", "--signaling-address", RENDEZVOUS_B, "--fqdn", "plain.nat.test"],
-            ["--port", "8082", "--signaling-address", RENDEZVOUS_B, "--fqdn", "static.nat.test", "--turn", TURN_URL,
+            # the rendezvous in this topology is cleartext (TLS towards a rendezvous: test_rendezvous_tls.py)
+            ["--port", "8080", "--signaling-insecure", "--signaling-address", RENDEZVOUS_A,
+             "--fqdn", "rest.nat.test", "--fqdn", RENDEZVOUS_A],
+            ["--port", "8081", "--signaling-insecure", "--signaling-address", RENDEZVOUS_B, "--fqdn", "plain.nat.test"],
+            ["--port", "8082", "--signaling-insecure", "--signaling-address", RENDEZVOUS_B,
+             "--fqdn", "static.nat.test", "--turn", TURN_URL,
              "--turn-user", valid_user, "--turn-password", rest_credential(topology.turn_secret, valid_user)],
         ]
         started = [topology.start("robot", [*peerbot, "serve", "--host", ROBOT_IP, *args]) for args in robots]

@@ -86,7 +86,7 @@ async def robot_behind() -> AsyncIterator[tuple[Robot, int]]:
     """A robot answering at 127.0.0.1:PORT, where no rendezvous runs yet."""
     port = free_port()
     resources = await build_resources(builtin_config().resources)
-    external = ExternalSignaling(f"127.0.0.1:{port}", ("robot.test",),
+    external = ExternalSignaling(f"127.0.0.1:{port}", ("robot.test",), insecure=True,
                                  options={"reconnect_wait": 0.05, "max_reconnect_wait": 0.4, "min_deadline": 1.0})
     async with Robot(resources, external_signaling=external) as robot:
         await robot.start("127.0.0.1", 0)

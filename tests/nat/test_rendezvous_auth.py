@@ -133,7 +133,8 @@ async def rendezvous() -> AsyncIterator[tuple[Rendezvous, RecordingQueue]]:
 
 def robot_at(address: str, hosts: Sequence[str], secret: str | None) -> Robot:
     """A robot (the built-in sensors) answering at the rendezvous on ``address`` for ``hosts``."""
-    return Robot(resources, external_signaling=ExternalSignaling(address, tuple(hosts), secret=secret, options=FAST))
+    return Robot(resources, external_signaling=ExternalSignaling(address, tuple(hosts), secret=secret, insecure=True,
+                                                                               options=FAST))
 
 
 resources: list[ResourceBase] = []
@@ -412,7 +413,7 @@ async def test_a_robot_with_its_own_keys_runs_rendezvous_calls_as_the_vouched_ca
     server, _queue = rendezvous
     address = server.addresses[0]
     own = robot_authenticator([ApiKey("robot-own", "robot-own-secret")])
-    external = ExternalSignaling(address, ROBOT.hosts, secret=ROBOT.secret, options=FAST)
+    external = ExternalSignaling(address, ROBOT.hosts, secret=ROBOT.secret, insecure=True, options=FAST)
     async with Robot(resources, auth=own, external_signaling=external) as robot:
         await robot.start("127.0.0.1", 0)
         answerer = robot.external_answerer

@@ -56,7 +56,8 @@ async def test_a_caller_on_one_instance_reaches_a_robot_registered_on_another(
 ) -> None:
     address_a, address_b = two_instances
     resources = await build_resources(builtin_config().resources)
-    external = ExternalSignaling(address_b, ("robot.test",), options={"reconnect_wait": 0.05, "min_deadline": 1.0})
+    external = ExternalSignaling(address_b, ("robot.test",), insecure=True,
+                                 options={"reconnect_wait": 0.05, "min_deadline": 1.0})
     async with Robot(resources, external_signaling=external) as robot:
         await robot.start("127.0.0.1", 0)
         expected = await resource_count(f"127.0.0.1:{robot.port}", "anything")
