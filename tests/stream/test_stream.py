@@ -101,9 +101,9 @@ async def test_two_viewers_share_one_capture(video_robot: VideoRobot) -> None:
         for seen in await asyncio.gather(*(frames(t, 10) for t in tracks)):
             assert_live(seen, CAM1)
         capture = video_robot.streams.captures["cam1"]
-        assert capture.subscribers == 2 and capture.loops_started == 1
+        assert capture.viewers == 2 and capture.loops_started == 1
         await one.close()
-        await eventually(lambda: capture.subscribers == 1, timeout=WAIT, what="first viewer released")
+        await eventually(lambda: capture.viewers == 1, timeout=WAIT, what="first viewer released")
         assert_live(await frames(tracks[1], 5), CAM1)
     await eventually(lambda: not capture.running, timeout=WAIT, what="capture stopped after the last viewer")
     assert capture.loops_started == 1
