@@ -228,7 +228,7 @@ async def test_stats_count_what_the_senders_encode(video_robot: VideoRobot) -> N
             await frames(await add_and_watch(two, "cam1"), 30)
             both = streams.stats()["cam1"]
             assert both["viewers"] == 2
-            # two encoders of the one capture: more frames encoded per second than captured
+            # two senders of the one capture: more frames sent per second than captured
             assert both["encoded_fps"] > both["fps"] > 0, both
     await eventually(lambda: streams.stats()["cam1"]["viewers"] == 0, timeout=WAIT, what="viewers released")
     await eventually(
