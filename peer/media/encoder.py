@@ -357,6 +357,10 @@ class SharedEncoder:
         except CaptureError as exc:  # the camera cannot stream: tell every viewer why
             for viewer in list(self._viewers):
                 viewer._end(exc.__cause__ or exc)
+        except Exception as exc:  # libvpx refused a frame: end these viewers, never leave them waiting
+            logger.exception("VP8 encoder of camera %r failed", self.capture.name)
+            for viewer in list(self._viewers):
+                viewer._end(exc)
         finally:
             source.close()
             executor.shutdown(wait=False, cancel_futures=True)

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 #: Resolutions offered by GetStreamOptions: the native size and this many halvings (RDK).
 HALVINGS = 4
+#: Largest width or height SetStreamOptions accepts (each size in use runs an encoder over frames
+#: rescaled to it: an absurd size must be refused, not allocated).
+MAX_STREAM_SIDE = 4096
 NEEDS_WEBRTC = "AddStream needs a WebRTC connection (the stream is sent on the caller's peer connection)"
 
 
@@ -197,6 +200,9 @@ class StreamService(StreamServiceBase):
             w, h = request.resolution.width, request.resolution.height
             if w <= 0 or h <= 0 or w % 2 or h % 2:
                 raise GRPCError(Status.INVALID_ARGUMENT, f"resolution must be positive and even, not {w}x{h}")
+            if w > MAX_STREAM_SIDE or h > MAX_STREAM_SIDE:
+                raise GRPCError(Status.INVALID_ARGUMENT,
+                                f"resolution {w}x{h} is too large (at most {MAX_STREAM_SIDE} pixels a side)")
             size = (w, h)
         session = self._session(stream, "SetStreamOptions needs a WebRTC connection with the stream added")
         if not session.video.set_size(name, size):

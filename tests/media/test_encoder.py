@@ -20,6 +20,7 @@ from peer.media.encoder import (
     EncodedFrame,
     PacketSubscription,
     SharedEncoder,
+    Vp8Encoder,
     target_bitrate,
 )
 from tests.webrtc.conftest import loopback_only, no_leaked_tasks  # noqa: F401 - autouse fixtures
@@ -143,3 +144,20 @@ async def test_failing_camera_ends_the_viewers_and_raw_frame_fallback() -> None:
     finally:
         await track.aclose()
     assert not capture.running and capture.viewers == 0
+
+
+async def test_an_encoder_failure_ends_its_viewers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libvpx refusing a frame must end the viewers (their senders stop), not leave them waiting."""
+
+    def refuse(*_args: object) -> tuple[bytes, bool, int, int]:
+        raise ValueError("libvpx said no")
+
+    monkeypatch.setattr(Vp8Encoder, "encode", refuse)
+    capture = CameraCapture(FakeCamera("cam", width=W, height=H, fps=FPS))
+    track = EncodedCameraTrack(capture)
+    encoder = track.encoder
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(track.recv_packet(), WAIT)
+    assert track.readyState == "ended" and encoder is not None and not encoder.running
+    await track.aclose()
+    assert not capture.encoders and not capture.running

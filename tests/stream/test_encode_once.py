@@ -17,6 +17,7 @@ import av
 import numpy as np
 import pytest
 from aiortc import MediaStreamTrack
+from grpclib import GRPCError, Status
 
 from peer.components.camera import FakeCamera
 from peer.components.camera.pattern import read_frame_code
@@ -204,6 +205,13 @@ async def test_stream_options_get_their_own_encoder(video_robot: VideoRobot) -> 
         assert isinstance(frame, av.VideoFrame) and (frame.width, frame.height) == CAM1
         assert video_robot.streams.stats()["cam1"]["encoders"] == 2
 
+        with pytest.raises(GRPCError) as err:  # refused, not allocated; the stream goes on
+            await stub(two).SetStreamOptions(
+                pb.SetStreamOptionsRequest(name="cam1", resolution=pb.Resolution(width=16000, height=16000)),
+                timeout=WAIT,
+            )
+        assert err.value.status is Status.INVALID_ARGUMENT and "too large" in (err.value.message or "")
+        assert set(capture.encoders) == {None, (160, 120)}
         await stub(two).SetStreamOptions(pb.SetStreamOptionsRequest(name="cam1"), timeout=WAIT)  # back to native
         await eventually(lambda: set(capture.encoders) == {None}, timeout=WAIT, what="small encoder released")
         async with asyncio.timeout(WAIT):
