@@ -287,7 +287,9 @@ class CameraCapture:
                 logger.warning("capture loop of camera %r did not stop within %g s", self.name, timeout)
 
     async def aclose(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Close every subscription and stop the loop (bounded wait)."""
+        """Stop the shared encoders, close every subscription and stop the loop (bounded waits)."""
+        for encoder in list(self.encoders.values()):
+            await encoder.aclose(timeout)
         for sub in list(self._subscribers):
             sub.close()
         await self.wait_stopped(timeout)

@@ -304,12 +304,21 @@ class SharedEncoder:
             logger.error("encoder of camera %r failed", self.capture.name, exc_info=exc)
 
     async def wait_stopped(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Wait (bounded) until a stopped encoder's task has finished and its thread is released."""
+        """Wait (bounded) until a stopped encoder's task has finished (its worker thread then exits
+        after the encode in flight, if any)."""
         task = self._task
         if task is not None and not task.done() and not self._viewers:
             _, pending = await asyncio.wait([task], timeout=timeout)
             if pending:
                 logger.warning("encoder of camera %r did not stop within %g s", self.capture.name, timeout)
+
+    async def aclose(self, timeout: float = STOP_TIMEOUT) -> None:
+        """End every viewer and stop (bounded wait): the capture is closing."""
+        viewers, self._viewers = self._viewers, []
+        for viewer in viewers:
+            viewer._end()
+        self._stop()
+        await self.wait_stopped(timeout)
 
     def _keyframe_due(self, now: float) -> bool:
         return any(

@@ -161,3 +161,17 @@ async def test_an_encoder_failure_ends_its_viewers(monkeypatch: pytest.MonkeyPat
     assert track.readyState == "ended" and encoder is not None and not encoder.running
     await track.aclose()
     assert not capture.encoders and not capture.running
+
+
+async def test_closing_the_capture_stops_its_encoders_and_ends_the_viewers() -> None:
+    capture = CameraCapture(FakeCamera("cam", width=W, height=H, fps=FPS))
+    track = EncodedCameraTrack(capture)
+    await asyncio.wait_for(track.recv_packet(), WAIT)
+    encoder = track.encoder
+    assert encoder is not None and encoder.running
+    waiting = asyncio.ensure_future(track.recv_packet())
+    await capture.aclose()
+    assert not encoder.running and not capture.encoders and not capture.running
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(waiting, WAIT)
+    await track.aclose()
