@@ -9,6 +9,7 @@ import threading
 import av
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters
 from aiortc.mediastreams import MediaStreamError
 
 from peer.components.camera import FakeCamera
@@ -23,6 +24,7 @@ from peer.media.encoder import (
     Vp8Encoder,
     target_bitrate,
 )
+from peer.webrtc.video import SlotTrack
 from tests.webrtc.conftest import loopback_only, no_leaked_tasks  # noqa: F401 - autouse fixtures
 
 from .test_capture import FPS, WAIT, PolledCamera
@@ -175,3 +177,29 @@ async def test_closing_the_capture_stops_its_encoders_and_ends_the_viewers() -> 
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(waiting, WAIT)
     await track.aclose()
+
+
+async def test_slot_takes_packets_only_from_a_vp8_sender() -> None:
+    """``SlotTrack`` hands its sender pre-encoded packets only when the negotiated codec is VP8;
+    with any other codec the viewer's track falls back to raw frames (that sender encodes)."""
+    pc = RTCPeerConnection()
+    capture = CameraCapture(FakeCamera("cam", width=W, height=H, fps=FPS))
+    slot = SlotTrack()
+    track = EncodedCameraTrack(capture)
+    try:
+        transceiver = pc.addTransceiver(slot, direction="sendonly")
+        slot.bind(transceiver)
+        slot.set_source(track)
+        # what negotiation leaves in the transceiver (the sender uses the first codec)
+        transceiver._codecs = [RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)]
+        first = await asyncio.wait_for(slot.recv(), WAIT)
+        assert isinstance(first, av.Packet) and first.time_base == VIDEO_TIME_BASE and track.shared
+        transceiver._codecs = [RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)]
+        second = await asyncio.wait_for(slot.recv(), WAIT)
+        assert isinstance(second, av.VideoFrame) and not track.shared
+        assert second.pts is not None and first.pts is not None and second.pts > first.pts
+    finally:
+        slot.stop()
+        await pc.close()
+        await track.aclose()
+    assert not capture.running and not capture.encoders
