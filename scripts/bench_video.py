@@ -11,7 +11,9 @@ machine.
 1280x720, both 30 fps, with the StreamService, signaling and the WebRTC answerer, as ``peerbot
 serve`` composes them); the viewers are aiortc peers in a child process (this script with
 ``--viewer``), so their decoding is not counted against the robot. For each case (camera, 1 or 4
-viewers of that one camera, VP8): the viewers connect and AddStream, the robot's DTLS transports
+viewers of that one camera, VP8, and the encoding mode: *shared*, one encoder per camera as the
+robot runs by default, or *per-viewer*, aiortc's encoder in every sender, ``PEERBOT_ENCODE_ONCE=0``,
+the baseline): the viewers connect and AddStream, the robot's DTLS transports
 are tapped (:func:`peer.webrtc.media_internals.tap_sent_rtp`), and after ``--warmup`` seconds,
 for ``--seconds``:
 
@@ -19,8 +21,9 @@ for ``--seconds``:
   the event-loop time at which the capture loop published it) to the moment the frame's last RTP
   packet (marker bit) was handed to the transport and sent. aiortc's sender loop is sequential
   (recv → encode → send every packet → recv), so the frame being sent is the one its track returned
-  last. Includes the wait in the viewer's one-frame mailbox, the copy, the VP8 encode (executor
-  thread), packetization and SRTP. p50/p99 over every frame of every viewer.
+  last. Per-viewer: includes the wait in the viewer's one-frame mailbox, the copy, the VP8 encode
+  (executor thread), packetization and SRTP; shared: the encode (the encoder's thread), the wait in
+  the viewer's packet queue, packetization and SRTP. p50/p99 over every frame of every viewer.
 * *CPU*: this process's user+system time over wall time (``getrusage``: all threads, so the
   encoders too), in % of one core, in total and per viewer; the capture and the fake camera's
   rendering (once per camera) are included.
@@ -124,14 +127,16 @@ class Case:
     camera: str
     viewers: int
     latencies_ms: list[float] = field(default_factory=list)
+    encode_once: bool = True
     cpu_pct: float = 0.0
     encoded_fps: float = 0.0
+    encoders: int = 0
     received_fps: list[float] = field(default_factory=list)
 
 
 async def run_case(case: Case, seconds: float, warmup: float) -> None:
     from peer.components.camera import FakeCamera
-    from peer.media import CameraTrack
+    from peer.media.encoder import ENCODE_ONCE_ENV
     from peer.server import Server
     from peer.stream import StreamService
     from peer.webrtc import OfferAnswerer, PeerSessions, set_udp_receive_buffer
@@ -141,6 +146,7 @@ async def run_case(case: Case, seconds: float, warmup: float) -> None:
     from signaling.service import SignalingService
 
     set_udp_receive_buffer()
+    os.environ[ENCODE_ONCE_ENV] = "1" if case.encode_once else "0"
     cameras = [FakeCamera(name, width=w, height=h, fps=FPS) for name, (w, h) in CAMERAS.items()]
     server = Server(cameras)
     streams = StreamService(server.manager)
@@ -169,8 +175,9 @@ async def run_case(case: Case, seconds: float, warmup: float) -> None:
                 return  # a retransmission of the frame just sent
             last_timestamp[0] = timestamp
             source = session.video.source(case.camera)
-            if isinstance(source, CameraTrack) and source.last_captured_at is not None:
-                case.latencies_ms.append((loop.time() - source.last_captured_at) * 1000)
+            captured_at = getattr(source, "last_captured_at", None)  # CameraTrack or EncodedCameraTrack
+            if captured_at is not None:
+                case.latencies_ms.append((loop.time() - captured_at) * 1000)
 
         tap_sent_rtp(sender.transport, on_sent)
 
@@ -196,7 +203,9 @@ async def run_case(case: Case, seconds: float, warmup: float) -> None:
                 cpu1, t1 = cpu_seconds(), time.monotonic()
                 measuring = False
                 case.cpu_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
-                case.encoded_fps = streams.stats()[case.camera]["encoded_fps"] / case.viewers
+                stats = streams.stats()[case.camera]
+                case.encoded_fps = stats["encoded_fps"] / case.viewers
+                case.encoders = stats["encoders"]
                 child.stdin.close()
                 out = await asyncio.wait_for(child.stdout.readline(), READY_TIMEOUT_S)
                 case.received_fps = json.loads(out)["fps"]
@@ -215,7 +224,7 @@ async def run_case(case: Case, seconds: float, warmup: float) -> None:
 # -- the browser ------------------------------------------------------------------------------------
 
 def browser_first_frames(reps: int) -> dict[str, Any]:
-    env = dict(os.environ, PEERBOT_FIRSTFRAME_REPS=str(reps))
+    env = dict(os.environ, PEERBOT_FIRSTFRAME_REPS=str(reps), PEERBOT_ENCODE_ONCE="1")  # the default robot
     proc = subprocess.run([sys.executable, "-m", "tests.browser.run_in_netns", "firstframe"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S)
     try:
@@ -229,21 +238,37 @@ def browser_first_frames(reps: int) -> dict[str, Any]:
 
 def print_tables(cases: list[Case], browser: dict[str, Any] | None, seconds: float) -> None:
     print(f"## Server side, VP8, {seconds:.0f} s per case (robot in this process, aiortc viewers in a child)\n")
-    print("| camera | viewers | frames | capture→wire p50 ms | p99 ms | p50 / 6 ms | CPU % of a core | "
-          "CPU % per viewer | CPU % per viewer at 30 fps | cores / 1 core | encoded fps per viewer | "
-          "received fps per viewer |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| camera | viewers | encoding | encoders | frames | capture→wire p50 ms | p99 ms | p50 / 6 ms | "
+          "CPU % of a core | CPU % per viewer | CPU % per viewer at 30 fps | cores / 1 core | "
+          "sent fps per viewer | received fps per viewer |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in cases:
         w, h = CAMERAS[c.camera]
         p50 = percentile(c.latencies_ms, 50) if c.latencies_ms else float("nan")
         p99 = percentile(c.latencies_ms, 99) if c.latencies_ms else float("nan")
         received = statistics.mean(c.received_fps) if c.received_fps else float("nan")
         at30 = c.cpu_pct / c.viewers * FPS / c.encoded_fps if c.encoded_fps else float("nan")
-        print(f"| {w}x{h}@{FPS} | {c.viewers} | {len(c.latencies_ms)} | {p50:.2f} | {p99:.2f} | "
+        mode = "shared" if c.encode_once else "per-viewer"
+        print(f"| {w}x{h}@{FPS} | {c.viewers} | {mode} | {c.encoders} | {len(c.latencies_ms)} | {p50:.2f} | "
+              f"{p99:.2f} | "
               f"{p50 / TARGET_P50_480_MS:.2f} | {c.cpu_pct:.0f} | {c.cpu_pct / c.viewers:.0f} | {at30:.0f} | "
               f"{c.cpu_pct / 100 / TARGET_CORES_4:.2f} | {c.encoded_fps:.1f} | {received:.1f} |")
-    print("\n*CPU % per viewer at 30 fps* scales the measured CPU per viewer by 30 / encoded fps: when the "
-          "machine is busy the encoders fall behind (latest frame wins) and encode fewer frames.")
+    print("\n*CPU % per viewer at 30 fps* scales the measured CPU per viewer by 30 / sent fps: when the "
+          "machine is busy the encoders fall behind (latest frame wins) and encode fewer frames. "
+          "*shared*: one encoder per camera (the default); *per-viewer*: PEERBOT_ENCODE_ONCE=0 (aiortc "
+          "encodes in every sender), the baseline.")
+    by_key = {(c.camera, c.viewers, c.encode_once): c for c in cases}
+    ratios = []
+    for (camera, viewers, once), c in by_key.items():
+        base = by_key.get((camera, viewers, False))
+        if once and base is not None and c.cpu_pct and base.latencies_ms and c.latencies_ms:
+            w, h = CAMERAS[camera]
+            ratios.append(f"| {w}x{h}@{FPS} | {viewers} | {c.cpu_pct / base.cpu_pct:.2f} | "
+                          f"{percentile(c.latencies_ms, 50) / percentile(base.latencies_ms, 50):.2f} |")
+    if ratios:
+        print("\n| camera | viewers | CPU shared / per-viewer | p50 shared / per-viewer |")
+        print("|---|---:|---:|---:|")
+        print("\n".join(ratios))
     if browser is None:
         return
     print("\n## Chromium: StreamClient.getStream('cam1') → first presented frame (640x480@30)\n")
@@ -269,6 +294,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of streaming before each case is measured")
     parser.add_argument("--reps", type=int, default=5, help="AddStream → first frame repetitions in Chromium")
     parser.add_argument("--no-browser", action="store_true", help="server-side cases only")
+    parser.add_argument("--modes", default="shared,per-viewer",
+                        help="encoding modes to measure: shared (one encoder per camera), per-viewer (baseline)")
     parser.add_argument("--viewer", nargs=3, metavar=("ADDRESS", "CAMERA", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not os.environ.get("PEERBOT_NETNS"):
@@ -278,10 +305,15 @@ def main() -> int:
         address, camera, count = args.viewer
         asyncio.run(viewers_main(address, camera, int(count)))
         return 0
-    cases = [Case(camera, viewers) for camera in CAMERAS for viewers in VIEWER_COUNTS]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - {"shared", "per-viewer"}:
+        parser.error(f"--modes takes shared and/or per-viewer, not {args.modes!r}")
+    cases = [Case(camera, viewers, encode_once=mode == "shared")
+             for camera in CAMERAS for viewers in VIEWER_COUNTS for mode in modes]
     for case in cases:
         asyncio.run(run_case(case, args.seconds, args.warmup))
-        print(f"measured {case.camera} x{case.viewers}", file=sys.stderr)
+        print(f"measured {case.camera} x{case.viewers} {'shared' if case.encode_once else 'per-viewer'}",
+              file=sys.stderr)
     browser = None if args.no_browser else browser_first_frames(args.reps)
     print_tables(cases, browser, args.seconds)
     print(f"\nmachine: nproc={os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "

@@ -1,6 +1,8 @@
-"""Live video media: one capture loop per camera, fanned out to per-viewer aiortc tracks."""
+"""Live video media: one capture loop per camera, one VP8 encoder per camera and size, fanned out
+to per-viewer aiortc tracks."""
 
 from .capture import CameraCapture, CapturedFrame, CaptureError, RateWindow, Subscription, SubscriptionClosed
+from .encoder import EncodedCameraTrack, SharedEncoder, encode_once_enabled
 from .track import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, CameraTrack
 
 __all__ = [
@@ -10,7 +12,10 @@ __all__ = [
     "CameraTrack",
     "CaptureError",
     "CapturedFrame",
+    "EncodedCameraTrack",
     "RateWindow",
+    "SharedEncoder",
     "Subscription",
     "SubscriptionClosed",
+    "encode_once_enabled",
 ]

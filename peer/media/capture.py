@@ -19,12 +19,15 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import av
 
 from ..components.camera.api import Camera
 from ..errors import NotSupportedError
+
+if TYPE_CHECKING:
+    from .encoder import SharedEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +207,10 @@ class CameraCapture:
         #: RTP payload bytes sent to viewers (all viewers together), counted by their senders.
         self.sent_bytes = RateWindow()
         self._loop_started_at = float("-inf")
+        #: Running shared VP8 encoders of this camera by picture size (``None``: native), kept by
+        #: :mod:`peer.media.encoder`; each is one subscriber of this capture, however many viewers.
+        self.encoders: dict[tuple[int, int] | None, SharedEncoder] = {}
+        self._viewers: set[object] = set()
 
     @property
     def name(self) -> str:
@@ -216,6 +223,17 @@ class CameraCapture:
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
+
+    @property
+    def viewers(self) -> int:
+        """Live viewer tracks of this camera (a subscriber may be a shared encoder serving many)."""
+        return len(self._viewers)
+
+    def add_viewer(self, track: object) -> None:
+        self._viewers.add(track)
+
+    def remove_viewer(self, track: object) -> None:
+        self._viewers.discard(track)
 
     def subscribe(self) -> Subscription:
         """A new viewer; starts the capture loop if it is the first. Needs a running event loop."""
@@ -269,7 +287,9 @@ class CameraCapture:
                 logger.warning("capture loop of camera %r did not stop within %g s", self.name, timeout)
 
     async def aclose(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Close every subscription and stop the loop (bounded wait)."""
+        """Stop the shared encoders, close every subscription and stop the loop (bounded waits)."""
+        for encoder in list(self.encoders.values()):
+            await encoder.aclose(timeout)
         for sub in list(self._subscribers):
             sub.close()
         await self.wait_stopped(timeout)

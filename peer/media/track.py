@@ -15,7 +15,7 @@ VIDEO_CLOCK_RATE = 90000
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 
 
-def _copy_frame(src: av.VideoFrame) -> av.VideoFrame:
+def copy_frame(src: av.VideoFrame) -> av.VideoFrame:
     """A private yuv420p copy (captured frames are shared; encoders run in threads and read pts)."""
     if src.format.name != "yuv420p":
         return src.reformat(format="yuv420p")  # a new frame already
@@ -39,9 +39,13 @@ class CameraTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: Subscription, *, viewer: bool = True) -> None:
         super().__init__()
         self.subscription = subscription
+        #: Counted as a viewer of the camera (``False`` when wrapped by another viewer's track).
+        self._viewer = viewer
+        if viewer:
+            subscription.capture.add_viewer(self)
         self._t0: float | None = None
         self._last_pts = -1
         #: Capture time (``loop.time()``) of the frame :meth:`recv` returned last; ``None`` before.
@@ -69,7 +73,7 @@ class CameraTrack(MediaStreamTrack):
         pts = max(self._last_pts + 1, round((item.captured_at - self._t0) * VIDEO_CLOCK_RATE))
         self._last_pts = pts
         self.last_captured_at = item.captured_at
-        frame = _copy_frame(item.frame)
+        frame = copy_frame(item.frame)
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         return frame
@@ -87,6 +91,8 @@ class CameraTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         self.subscription.close()
+        if self._viewer:
+            self.subscription.capture.remove_viewer(self)
         super().stop()
 
     async def aclose(self) -> None:
@@ -95,4 +101,4 @@ class CameraTrack(MediaStreamTrack):
         await self.subscription.capture.wait_stopped()
 
 
-__all__ = ["VIDEO_CLOCK_RATE", "VIDEO_TIME_BASE", "CameraTrack"]
+__all__ = ["VIDEO_CLOCK_RATE", "VIDEO_TIME_BASE", "CameraTrack", "copy_frame"]

@@ -7,7 +7,9 @@ robot's side over the ``negotiation`` channel; the caller is found through the c
 ``AddStream`` fails with FAILED_PRECONDITION.
 
 Each camera has one :class:`~peer.media.CameraCapture` shared by every viewer (its loop runs only
-while someone watches); each viewer gets its own :class:`~peer.media.CameraTrack`, owned by the
+while someone watches) and one VP8 encoder per picture size in use (:mod:`peer.media.encoder`);
+each viewer gets its own :class:`~peer.media.EncodedCameraTrack` (or, with
+``PEERBOT_ENCODE_ONCE=0``, a :class:`~peer.media.CameraTrack` that its sender encodes), owned by the
 session's :class:`~peer.webrtc.video.PeerVideo`, which stops it on RemoveStream or when the
 connection closes. Stream names are resource names with ``:`` written ``+`` (``a:b`` is not a
 legal msid token); both forms are accepted.
@@ -25,7 +27,7 @@ from grpclib.server import Stream
 from ..components.camera.api import Camera
 from ..gen.proto.stream.v1 import stream_pb2 as pb
 from ..gen.proto.stream.v1.stream_grpc import StreamServiceBase
-from ..media import CameraCapture, CameraTrack
+from ..media import CameraCapture, CameraTrack, EncodedCameraTrack, encode_once_enabled
 from ..resource.manager import ResourceManager
 from ..resource.rpc import recv_request
 from ..webrtc.negotiation import RenegotiationError
@@ -36,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 #: Resolutions offered by GetStreamOptions: the native size and this many halvings (RDK).
 HALVINGS = 4
+#: Largest width or height SetStreamOptions accepts (each size in use runs an encoder over frames
+#: rescaled to it: an absurd size must be refused, not allocated).
+MAX_STREAM_SIDE = 4096
 NEEDS_WEBRTC = "AddStream needs a WebRTC connection (the stream is sent on the caller's peer connection)"
 
 
@@ -88,18 +93,21 @@ class StreamService(StreamServiceBase):
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per stream name: live viewers, capture and encode rates over the last seconds (for ``/stats``).
 
-        A camera appears once it has been streamed; ``viewers`` counts subscriptions to its one
-        capture (one per peer connection showing it); there is one capture per camera, and
+        A camera appears once it has been streamed; ``viewers`` counts its live viewer tracks (one
+        per peer connection showing it); there is one capture per camera, and
         ``capture_loops_started`` counts its busy periods (first viewer in → last viewer out).
-        ``fps`` is the capture rate; ``encoded_fps`` and ``bitrate_kbps`` are what the senders made
-        of it, **summed over every viewer** (aiortc encodes once per sender: two viewers at 30 fps
-        show 60), with ``bitrate_kbps`` counting RTP payload. Both fall to 0 within two seconds of
-        the last viewer leaving.
+        ``encoders`` counts the VP8 encoders running on it: one per picture size in use when
+        encoding once (the default), one per viewer with ``PEERBOT_ENCODE_ONCE=0``.
+        ``fps`` is the capture rate; ``encoded_fps`` and ``bitrate_kbps`` are what the senders sent
+        of it, **summed over every viewer** (two viewers at 30 fps show 60, however many encoders),
+        with ``bitrate_kbps`` counting RTP payload. Both fall to 0 within two seconds of the last
+        viewer leaving.
         """
         now = asyncio.get_running_loop().time()
         return {
             name: {
-                "viewers": capture.subscribers,
+                "viewers": capture.viewers,
+                "encoders": capture.subscribers,  # each subscriber is a shared or a per-viewer encoder
                 "fps": round(capture.recent_fps(now), 1),
                 "encoded_fps": round(capture.encoded.rate(now), 1),
                 "bitrate_kbps": round(capture.sent_bytes.rate(now) * 8 / 1000, 1),
@@ -145,7 +153,8 @@ class StreamService(StreamServiceBase):
             raise GRPCError(Status.FAILED_PRECONDITION, f"camera {camera.name!r} does not provide live video")
         if session.video.is_active(name):
             raise GRPCError(Status.ALREADY_EXISTS, f"stream {name!r} is already active")
-        track = CameraTrack.from_capture(self.capture(name, camera))
+        capture = self.capture(name, camera)
+        track = EncodedCameraTrack(capture) if encode_once_enabled() else CameraTrack.from_capture(capture)
         try:
             await session.video.attach(name, track, stream_id=name)
         except StreamActiveError as exc:
@@ -191,6 +200,9 @@ class StreamService(StreamServiceBase):
             w, h = request.resolution.width, request.resolution.height
             if w <= 0 or h <= 0 or w % 2 or h % 2:
                 raise GRPCError(Status.INVALID_ARGUMENT, f"resolution must be positive and even, not {w}x{h}")
+            if w > MAX_STREAM_SIDE or h > MAX_STREAM_SIDE:
+                raise GRPCError(Status.INVALID_ARGUMENT,
+                                f"resolution {w}x{h} is too large (at most {MAX_STREAM_SIDE} pixels a side)")
             size = (w, h)
         session = self._session(stream, "SetStreamOptions needs a WebRTC connection with the stream added")
         if not session.video.set_size(name, size):

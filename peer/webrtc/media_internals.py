@@ -1,7 +1,8 @@
 """The only reads and writes of aiortc's private media attributes (docs/video.md §4, §5).
 
-aiortc 1.16 has no public way to set a sender's msid stream id (``addTrack`` takes no streams) nor
-to ask its encoder for a keyframe. Both are long-standing private attributes of ``RTCRtpSender``;
+aiortc 1.16 has no public way to set a sender's msid stream id (``addTrack`` takes no streams), to
+ask its encoder for a keyframe, to hear a receiver's PLI/FIR, or to know the codec it sends. These
+are long-standing private attributes of ``RTCRtpSender`` / ``RTCRtpTransceiver``;
 keep every use of them here so an aiortc upgrade has one place to check (pin aiortc). The byte
 count of a sender goes through its public ``getStats()``, but it is read here too: which report
 entry carries it is aiortc's choice.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from aiortc import RTCDtlsTransport, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpSender, RTCRtpTransceiver
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,35 @@ def request_keyframe(sender: RTCRtpSender) -> None:
         sender._send_keyframe()
     except Exception:  # an aiortc change must cost a slower first frame, not the call
         logger.warning("could not request a keyframe from aiortc", exc_info=True)
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` whenever ``sender`` is asked for a keyframe (a receiver's PLI or FIR,
+    or :func:`request_keyframe`), after aiortc's own handling.
+
+    A sender fed pre-encoded packets (peer.media.encoder) cannot make one itself: the shared
+    encoder must. aiortc routes both RTCP requests through the sender's ``_send_keyframe``, so it
+    is wrapped on this one instance.
+    """
+    original = sender._send_keyframe
+
+    def send_keyframe() -> None:
+        original()
+        try:
+            callback()
+        except Exception:
+            logger.warning("keyframe request callback failed", exc_info=True)
+
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def sending_codec(transceiver: RTCRtpTransceiver) -> str | None:
+    """MIME type (lower case) of the codec the transceiver's sender sends, once negotiated.
+
+    aiortc's sender uses the first of the transceiver's negotiated codecs, fixed when it starts.
+    """
+    codecs = transceiver._codecs
+    return codecs[0].mimeType.lower() if codecs else None
 
 
 async def payload_bytes_sent(sender: RTCRtpSender) -> int:

@@ -19,13 +19,13 @@ import logging
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .media_internals import payload_bytes_sent, request_keyframe, set_stream_id
+from .media_internals import on_keyframe_request, payload_bytes_sent, request_keyframe, sending_codec, set_stream_id
 from .negotiation import RenegotiationError
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ _CLOCK_RATE = 90000
 _TIME_BASE = Fraction(1, _CLOCK_RATE)
 #: Codec tried first in every video m-line we offer.
 PREFERRED_CODEC = "video/VP8"
+#: The codec of the packets a :class:`PacketSource` makes (peer.media.encoder's shared encoders).
+PACKET_CODEC = "video/vp8"
 
 
 class StreamActiveError(Exception):
@@ -51,6 +53,21 @@ class SentCounter(Protocol):
     def count_sent(self, frames: int, nbytes: int) -> None: ...
 
 
+@runtime_checkable
+class PacketSource(Protocol):
+    """A source that can give pre-encoded VP8 packets (``EncodedCameraTrack``): the sender then only
+    packetizes. Keyframes come from the source's encoder, so requests are passed on to it."""
+
+    @property
+    def shared(self) -> bool: ...
+
+    async def recv_packet(self) -> av.Packet[Any]: ...
+
+    def request_keyframe(self, *, resync: bool = False, urgent: bool = False) -> None: ...
+
+    def set_size(self, size: tuple[int, int] | None) -> None: ...
+
+
 class SlotTrack(MediaStreamTrack):
     """The never-ending track of one video sender; frames come from the current source, if any.
 
@@ -62,6 +79,9 @@ class SlotTrack(MediaStreamTrack):
     the previous ``recv()`` are exactly the previous frame's, already handed to the transport. A
     frame with bytes counts as one encoded frame of the source that gave it (``count_sent``); a frame
     the sender dropped (disabled before the answer) adds no bytes and is not counted.
+
+    A :class:`PacketSource` on a sender that sends VP8 gives ``av.Packet`` s (encoded once for all
+    viewers), which the slot stamps like frames; the sender's keyframe requests (PLI/FIR) go to it.
     """
 
     kind = "video"
@@ -75,6 +95,8 @@ class SlotTrack(MediaStreamTrack):
         self.size: tuple[int, int] | None = None
         #: The sender this slot feeds (set right after ``addTransceiver``); enables the counting.
         self.sender: RTCRtpSender | None = None
+        #: Its transceiver (which codec the sender sends: packets only for VP8).
+        self.transceiver: RTCRtpTransceiver | None = None
         self._bytes_seen = 0
         self._previous: MediaStreamTrack | None = None  # source of the last frame returned
 
@@ -98,7 +120,26 @@ class SlotTrack(MediaStreamTrack):
         if delta > 0 and previous is not None and isinstance(previous, SentCounter):
             previous.count_sent(1, delta)
 
-    async def recv(self) -> av.VideoFrame:
+    def bind(self, transceiver: RTCRtpTransceiver) -> None:
+        """Feed ``transceiver``'s sender: count what it sends, pass its keyframe requests on."""
+        self.transceiver = transceiver
+        self.sender = transceiver.sender
+        on_keyframe_request(transceiver.sender, self._keyframe_requested)
+
+    def _keyframe_requested(self) -> None:
+        source = self._source
+        if isinstance(source, PacketSource):
+            source.request_keyframe()
+
+    def _sends_packets(self, source: MediaStreamTrack) -> bool:
+        return (
+            isinstance(source, PacketSource)
+            and source.shared
+            and self.transceiver is not None
+            and sending_codec(self.transceiver) == PACKET_CODEC
+        )
+
+    async def recv(self) -> av.VideoFrame | av.Packet[Any]:
         await self._count_previous()
         while True:
             if self.readyState != "live":
@@ -109,26 +150,42 @@ class SlotTrack(MediaStreamTrack):
                 await self._changed.wait()
                 continue
             try:
-                frame = await source.recv()
+                if self._sends_packets(source):
+                    data = await source.recv_packet()  # type: ignore[attr-defined]  # PacketSource
+                else:
+                    data = await source.recv()
             except MediaStreamError:
                 if self._source is source:
                     self._source = None
                 continue
-            if self._source is not source or not isinstance(frame, av.VideoFrame):
+            if self._source is not source:
                 continue  # swapped while we waited: that frame belongs to the old stream
+            if isinstance(data, av.Packet):
+                self._previous = source
+                return self._stamp_packet(data)
+            if not isinstance(data, av.VideoFrame):
+                continue
             self._previous = source
-            return self._stamp(frame)
+            return self._stamp(data)
 
-    def _stamp(self, frame: av.VideoFrame) -> av.VideoFrame:
-        size = self.size
-        if size is not None and (frame.width, frame.height) != size:
-            frame = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+    def _next_pts(self) -> int:
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
         pts = max(self._last_pts + 1, round((now - self._t0) * _CLOCK_RATE))
         self._last_pts = pts
-        frame.pts = pts
+        return pts
+
+    def _stamp_packet(self, packet: av.Packet[Any]) -> av.Packet[Any]:
+        packet.pts = self._next_pts()
+        packet.time_base = _TIME_BASE
+        return packet
+
+    def _stamp(self, frame: av.VideoFrame) -> av.VideoFrame:
+        size = self.size
+        if size is not None and (frame.width, frame.height) != size:
+            frame = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+        frame.pts = self._next_pts()
         frame.time_base = _TIME_BASE
         return frame
 
@@ -185,7 +242,7 @@ class PeerVideo:
             if slot is None:
                 track = SlotTrack()
                 transceiver = self._conn.pc.addTransceiver(track, direction="sendonly")
-                track.sender = transceiver.sender
+                track.bind(transceiver)
                 _prefer_codec(transceiver)
                 slot = _Slot(transceiver, track)
                 self._slots.append(slot)
@@ -237,7 +294,10 @@ class PeerVideo:
         slot = self._active.get(name)
         if slot is None:
             return False
-        slot.track.size = size
+        slot.track.size = size  # rescales raw frames
+        source = slot.track.source
+        if isinstance(source, PacketSource):
+            source.set_size(size)  # moves to the shared encoder of that size
         return True
 
     def _release(self, slot: _Slot) -> None:
@@ -249,6 +309,11 @@ class PeerVideo:
     def _after_exchange(self) -> None:
         for slot in self._slots:
             if slot.name is not None:
+                source = slot.track.source
+                if isinstance(source, PacketSource):
+                    # A reused (inactive) sender dropped what it read before the answer: restart
+                    # on a keyframe, now, whatever the PLI rate limit says.
+                    source.request_keyframe(resync=True, urgent=True)
                 request_keyframe(slot.transceiver.sender)
 
     def close(self) -> None:

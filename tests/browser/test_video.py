@@ -64,6 +64,7 @@ def test_two_viewers_share_one_capture(rep: dict[str, Any]) -> None:
         assert cam["viewers"] == 2 and cam["capture_loops_started"] == 1 and cam["running"], cam
     measured = _cam1(_result(rep, "statsMeasured"))
     assert 27.0 <= measured["fps"] <= 33.0, measured  # the camera's 30 fps, captured once for both
+    assert measured["encoders"] == 1, measured  # and encoded once for both (Chromium sends VP8)
 
 
 def test_leaving_a_page_releases_its_viewer(rep: dict[str, Any]) -> None:

@@ -101,9 +101,9 @@ async def test_two_viewers_share_one_capture(video_robot: VideoRobot) -> None:
         for seen in await asyncio.gather(*(frames(t, 10) for t in tracks)):
             assert_live(seen, CAM1)
         capture = video_robot.streams.captures["cam1"]
-        assert capture.subscribers == 2 and capture.loops_started == 1
+        assert capture.viewers == 2 and capture.loops_started == 1
         await one.close()
-        await eventually(lambda: capture.subscribers == 1, timeout=WAIT, what="first viewer released")
+        await eventually(lambda: capture.viewers == 1, timeout=WAIT, what="first viewer released")
         assert_live(await frames(tracks[1], 5), CAM1)
     await eventually(lambda: not capture.running, timeout=WAIT, what="capture stopped after the last viewer")
     assert capture.loops_started == 1
@@ -228,7 +228,7 @@ async def test_stats_count_what_the_senders_encode(video_robot: VideoRobot) -> N
             await frames(await add_and_watch(two, "cam1"), 30)
             both = streams.stats()["cam1"]
             assert both["viewers"] == 2
-            # two encoders of the one capture: more frames encoded per second than captured
+            # two senders of the one capture: more frames sent per second than captured
             assert both["encoded_fps"] > both["fps"] > 0, both
     await eventually(lambda: streams.stats()["cam1"]["viewers"] == 0, timeout=WAIT, what="viewers released")
     await eventually(

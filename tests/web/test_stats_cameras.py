@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from peer.media import EncodedCameraTrack
 from peer.media.capture import FPS_WINDOW
 from web.robot import Robot
 
@@ -26,22 +27,23 @@ async def test_stats_cameras_viewers_and_fps(robot: Robot, http: aiohttp.ClientS
     assert await _cameras(http, robot) == {}  # nothing streamed yet
     name, camera = "cam1", robot.streams.cameras()["cam1"]
     capture = robot.streams.capture(name, camera)  # what AddStream uses: one capture per camera
-    subs = [capture.subscribe(), capture.subscribe()]
+    tracks = [EncodedCameraTrack(capture), EncodedCameraTrack(capture)]  # what AddStream gives a viewer
     try:
         await asyncio.sleep(FPS_WINDOW + 0.2)
         cam = (await _cameras(http, robot))[name]
-        assert set(cam) == {"viewers", "fps", "encoded_fps", "bitrate_kbps", "frames_captured",
+        assert set(cam) == {"viewers", "encoders", "fps", "encoded_fps", "bitrate_kbps", "frames_captured",
                             "capture_loops_started", "running"}
-        # these viewers are bare subscriptions, not RTP senders: nothing is encoded or sent
+        # these viewers have no RTP sender: nothing is sent, though their one shared encoder runs
         assert cam["encoded_fps"] == 0.0 and cam["bitrate_kbps"] == 0.0, cam
-        assert cam["viewers"] == 2 and cam["capture_loops_started"] == 1 and cam["running"] is True, cam
+        assert cam["viewers"] == 2 and cam["encoders"] == 1, cam
+        assert cam["capture_loops_started"] == 1 and cam["running"] is True, cam
         assert 25.0 <= cam["fps"] <= 35.0, cam  # the built-in cam1 runs at 30 fps
         assert cam["frames_captured"] >= cam["fps"], cam
-        await subs[0].aclose()
+        await tracks[0].aclose()
         assert (await _cameras(http, robot))[name]["viewers"] == 1
     finally:
-        for sub in subs:
-            await sub.aclose()
+        for track in tracks:
+            await track.aclose()
     cam = (await _cameras(http, robot))[name]
     assert cam["viewers"] == 0 and cam["running"] is False, cam
     await asyncio.sleep(FPS_WINDOW + 0.1)
