@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ import pytest
 from .serverproc import REPO
 
 NETNS = REPO.parent / "shared" / "tools" / "netns.sh"
+#: The real viam-sdk's own venv (scripts/setup.sh): the scripts in tests/clients/ run its python.
+VIAM_PYTHON = REPO / ".venv-viam" / "bin" / "python"
 
 
 def netns_report(argv: Sequence[str], *, timeout: float, what: str, require_success: bool = False) -> dict[str, Any]:
@@ -45,3 +48,11 @@ def netns_report(argv: Sequence[str], *, timeout: float, what: str, require_succ
         pytest.fail(f"{what}: exit {proc.returncode}, no JSON report; stdout:\n{stdout[-3000:]}\n"
                     f"stderr:\n{stderr[-4000:]}")
     return result
+
+
+def viam_report(script: str, *, timeout: float) -> dict[str, Any]:
+    """``tests/clients/SCRIPT`` (a runner that starts our servers and drives the real viam-sdk with
+    ``VIAM_PYTHON``) inside a private namespace; its JSON report, or the test fails with its stderr."""
+    assert VIAM_PYTHON.exists(), "the viam-sdk venv is missing: run scripts/setup.sh"
+    return netns_report([sys.executable, str(REPO / "tests" / "clients" / script)], timeout=timeout, what=script,
+                        require_success=True)

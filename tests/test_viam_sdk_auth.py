@@ -14,18 +14,13 @@ uses the one-argument shim; cleartext WebRTC needs none.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.clients.netns_viam_tls import served
+from tests.netnsrun import viam_report
 
-REPO = Path(__file__).resolve().parents[1]
-NETNS = REPO.parent / "shared" / "tools" / "netns.sh"
-VIAM_PYTHON = REPO / ".venv-viam" / "bin" / "python"
 RUN_TIMEOUT_S = 600
 AUTHENTICATE = "/proto.rpc.v1.AuthService/Authenticate"
 SIGNALING = "/proto.rpc.webrtc.v1.SignalingService/"
@@ -40,14 +35,7 @@ DENIED = "GRPCError PERMISSION_DENIED: failed to authenticate: invalid API key i
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    assert NETNS.exists(), f"{NETNS} is missing: the tests need ../shared/tools/netns.sh beside the repo"
-    assert VIAM_PYTHON.exists(), "the viam-sdk venv is missing: run scripts/setup.sh"
-    done = subprocess.run(
-        [str(NETNS), sys.executable, str(REPO / "tests" / "clients" / "netns_viam_auth.py")],
-        cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = viam_report("netns_viam_auth.py", timeout=RUN_TIMEOUT_S)
     return result
 
 

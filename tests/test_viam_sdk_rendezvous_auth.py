@@ -9,16 +9,12 @@ silently fall back to direct gRPC at the rendezvous, which serves no robot API.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-NETNS = REPO.parent / "shared" / "tools" / "netns.sh"
-VIAM_PYTHON = REPO / ".venv-viam" / "bin" / "python"
+from tests.netnsrun import viam_report
+
 RUN_TIMEOUT_S = 600
 AUTHENTICATE = "/proto.rpc.v1.AuthService/Authenticate"
 CALL = "/proto.rpc.webrtc.v1.SignalingService/Call"
@@ -27,14 +23,7 @@ GET_READINGS = "/viam.component.sensor.v1.SensorService/GetReadings"
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    assert NETNS.exists(), f"{NETNS} is missing: the tests need ../shared/tools/netns.sh beside the repo"
-    assert VIAM_PYTHON.exists(), "the viam-sdk venv is missing: run scripts/setup.sh"
-    done = subprocess.run(
-        [str(NETNS), sys.executable, str(REPO / "tests" / "clients" / "netns_rendezvous_auth.py")],
-        cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = viam_report("netns_rendezvous_auth.py", timeout=RUN_TIMEOUT_S)
     return result
 
 

@@ -10,18 +10,13 @@ direct dialer, rustls-native-certs for the Rust dialer) and once not. The robot 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.clients.netns_viam_tls import served
+from tests.netnsrun import viam_report
 
-REPO = Path(__file__).resolve().parents[1]
-NETNS = REPO.parent / "shared" / "tools" / "netns.sh"
-VIAM_PYTHON = REPO / ".venv-viam" / "bin" / "python"
 RUN_TIMEOUT_S = 600
 SIGNALING = "/proto.rpc.webrtc.v1.SignalingService/"
 GET_READINGS = "/viam.component.sensor.v1.SensorService/GetReadings"
@@ -30,14 +25,7 @@ GET_IMAGES = "/viam.component.camera.v1.CameraService/GetImages"
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, Any]:
-    assert NETNS.exists(), f"{NETNS} is missing: the tests need ../shared/tools/netns.sh beside the repo"
-    assert VIAM_PYTHON.exists(), "the viam-sdk venv is missing: run scripts/setup.sh"
-    done = subprocess.run(
-        [str(NETNS), sys.executable, str(REPO / "tests" / "clients" / "netns_viam_tls.py")],
-        cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    result: dict[str, Any] = json.loads(done.stdout)["runs"]
+    result: dict[str, Any] = viam_report("netns_viam_tls.py", timeout=RUN_TIMEOUT_S)["runs"]
     return result
 
 
