@@ -406,17 +406,25 @@ function cameraCard(r: RobotClient, name: string): Card {
     try {
       const response = await fetch('/stats', { cache: 'no-store' });
       const stats = (await response.json()) as {
-        cameras?: Record<string, { viewers: number; fps: number; encoded_fps?: number; bitrate_kbps?: number }>;
+        cameras?: Record<
+          string,
+          { viewers: number; fps: number; encoders?: number; encoded_fps?: number; bitrate_kbps?: number }
+        >;
       };
       const cam = stats.cameras?.[name.replaceAll(':', '+')];
       if (!cam) return;
       videoStats.dataset.viewers = String(cam.viewers);
       const parts = [`${cam.viewers} viewer${cam.viewers === 1 ? '' : 's'}`, `capturing ${cam.fps.toFixed(1)} fps`];
+      if (cam.encoders !== undefined) {
+        // One VP8 encoder per picture size in use, shared by every viewer of that size.
+        videoStats.dataset.encoders = String(cam.encoders);
+        parts.push(`${cam.encoders} encoder${cam.encoders === 1 ? '' : 's'}`);
+      }
       if (cam.encoded_fps !== undefined && cam.bitrate_kbps !== undefined) {
-        // Summed over every viewer's encoder (the robot encodes once per viewer).
+        // What the RTP senders sent, summed over viewers.
         videoStats.dataset.encodedFps = String(cam.encoded_fps);
         videoStats.dataset.bitrateKbps = String(cam.bitrate_kbps);
-        parts.push(`encoding ${cam.encoded_fps.toFixed(1)} fps`, `${cam.bitrate_kbps.toFixed(0)} kbit/s sent`);
+        parts.push(`sending ${cam.encoded_fps.toFixed(1)} fps`, `${cam.bitrate_kbps.toFixed(0)} kbit/s`);
       }
       videoStats.textContent = parts.join(' · ');
       videoStats.hidden = false;
