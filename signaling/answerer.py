@@ -22,6 +22,9 @@ Handler contract, in the order things happen:
    other exception is UNKNOWN). Once ``done`` is out, a later failure is only logged.
 6. The handler is **cancelled** at the deadline (the caller gets DEADLINE_EXCEEDED) or when the
    caller reports an error or goes away; it must then close its peer connection in ``finally``.
+   A handler that already said ``done`` (step 3) outlives the Answer stream, which the server ends
+   once both sides are done: it runs on, detached from its worker, until it returns or the offer
+   deadline passes (then it is cancelled), so the worker can take the next offer meanwhile.
 
 Keeping the whole call inside one coroutine is why the handler does not simply return the answer:
 the same coroutine must live on until the channel opens, and its cancellation is the cleanup.
@@ -298,6 +301,8 @@ class Answerer:
         self._describe_failure = describe_failure
         self._described_streak = False  # a described failure was logged as a WARNING since the last open stream
         self._tasks: list[asyncio.Task[None]] = []
+        #: Handlers that said done early and outlived their Answer stream (see the module docstring, 6.).
+        self._detached: set[asyncio.Task[None]] = set()
 
     @property
     def running(self) -> bool:
@@ -316,6 +321,8 @@ class Answerer:
         """Close every Answer stream; running handlers are cancelled and awaited."""
         tasks, self._tasks = self._tasks, []
         await cancel_and_wait(*tasks)
+        detached, self._detached = self._detached, set()
+        await cancel_and_wait(*detached)
 
     async def __aenter__(self) -> Answerer:
         self.start()
@@ -447,6 +454,7 @@ class Answerer:
         call = _AnswerCall(offer.uuid, sender, trickle=not offer.config.disable_trickle)
         handler = asyncio.create_task(self._run_handler(offer, call), name=f"signaling-offer-{offer.uuid}")
         reader = asyncio.create_task(self._read_caller(stream, call), name=f"signaling-caller-updates-{offer.uuid}")
+        detached = False
         try:
             async with asyncio.timeout(offer.time_left()):
                 await asyncio.wait({handler, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -455,6 +463,11 @@ class Answerer:
                     # The server ends the stream once the caller is done too; keep taking its
                     # late candidates and done until then, as goutils' answerer does.
                     await reader
+                elif call.succeeded and call.caller_error is None:
+                    # done is out and the server ended the stream: the connection may still be
+                    # forming (the handler returns once it is ready), so it is not ours to cancel.
+                    self._detach(handler, offer)
+                    detached = True
                 else:
                     # The server ended the stream or the caller failed: nothing left to answer.
                     await cancel_and_wait(handler)
@@ -466,11 +479,35 @@ class Answerer:
                 error = ErrorStatus(Status.DEADLINE_EXCEEDED, "answerer did not finish before the offer deadline")
                 await bounded(call.finish(error), CLEANUP_TIMEOUT, f"call({offer.uuid}): sending error")
         finally:
-            await cancel_and_wait(handler, reader)
+            if detached:
+                await cancel_and_wait(reader)
+            else:
+                await cancel_and_wait(handler, reader)
             if call.succeeded:
                 self.stats.answered += 1
             else:
                 self.stats.failed += 1
+
+    def _detach(self, handler: asyncio.Task[ErrorStatus | None], offer: Offer) -> None:
+        """Let a handler that said done finish on its own, within the offer's deadline."""
+
+        async def finish() -> None:
+            try:
+                async with asyncio.timeout(offer.time_left()):
+                    error = await handler
+            except TimeoutError:
+                logger.info("call(%s): the connection was not ready by the offer deadline", offer.uuid)
+                await cancel_and_wait(handler)
+            except asyncio.CancelledError:
+                await cancel_and_wait(handler)
+                raise
+            else:
+                if error is not None:  # done was already sent: the failure can only be logged
+                    logger.info("call(%s): failed after done: %s", offer.uuid, error.message)
+
+        task = asyncio.create_task(finish(), name=f"signaling-offer-{offer.uuid}-detached")
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
 
     async def _run_handler(self, offer: Offer, call: _AnswerCall) -> ErrorStatus | None:
         """The handler's outcome as the status to report (``None``: ready). Never raises but CancelledError."""

@@ -34,7 +34,8 @@ class FakePeer:
     """Implements the OfferHandler protocol the way the aiortc side will, without aiortc.
 
     Sends the answer, then its local candidates, optionally ends gathering early, collects the
-    caller's candidates until the caller is done, then (unless ``block``) reports ready.
+    caller's candidates until the caller is done, then (unless ``block``; after ``ready_after``
+    is set, if given) reports ready.
     """
 
     def __init__(
@@ -45,12 +46,14 @@ class FakePeer:
         block: bool = False,
         fail_with: Exception | None = None,
         answer: SessionDescription = ANSWER,
+        ready_after: asyncio.Event | None = None,
     ) -> None:
         self.local = local
         self.early_done = early_done
         self.block = block
         self.fail_with = fail_with
         self.answer = answer
+        self.ready_after = ready_after  # "the data channel opened": set by the test
         self.offers: list[Offer] = []
         self.received: defaultdict[str, list[IceCandidate]] = defaultdict(list)
         self.ready: list[str] = []
@@ -80,6 +83,8 @@ class FakePeer:
                 self.received[offer.uuid].append(candidate)
             if self.block:
                 await asyncio.Event().wait()
+            if self.ready_after is not None:
+                await self.ready_after.wait()
             self.ready.append(offer.uuid)
         except asyncio.CancelledError:
             self.cancelled.append(offer.uuid)

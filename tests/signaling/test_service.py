@@ -102,6 +102,42 @@ async def test_early_done_ends_call_stream_and_late_updates_still_arrive(
         assert peer.received[uuid] == [cand(7)]
 
 
+async def test_a_handler_that_said_done_outlives_the_answer_stream(
+    stub: SignalingServiceStub, channel: Channel
+) -> None:
+    """done early, then the caller is done: the server ends the Answer stream while the connection
+    is still forming; the handler must not be cancelled for that (it returns once ready)."""
+    opened = asyncio.Event()
+    peer = FakePeer(early_done=True, ready_after=opened)
+    async with answerer(channel, peer) as ans:
+        async with stub.Call.open(metadata=md()) as call:
+            await call.send_message(pb.CallRequest(sdp=OFFER_B64), end=True)
+            responses = [r async for r in call]
+        uuid = responses[0].uuid
+        await stub.CallUpdate(update(uuid, done=True), metadata=md())
+        await eventually(lambda: ans.stats.answered == 1)  # the Answer stream is over
+        await asyncio.sleep(0.05)
+        assert peer.cancelled == [] and peer.ready == []
+        opened.set()
+        await eventually(lambda: peer.ready == [uuid])
+    assert peer.cancelled == []
+
+
+async def test_a_detached_handler_is_cancelled_when_the_answerer_stops(
+    stub: SignalingServiceStub, channel: Channel
+) -> None:
+    peer = FakePeer(early_done=True, ready_after=asyncio.Event())  # the connection never opens
+    async with answerer(channel, peer) as ans:
+        async with stub.Call.open(metadata=md()) as call:
+            await call.send_message(pb.CallRequest(sdp=OFFER_B64), end=True)
+            responses = [r async for r in call]
+        uuid = responses[0].uuid
+        await stub.CallUpdate(update(uuid, done=True), metadata=md())
+        await eventually(lambda: ans.stats.answered == 1)
+        assert peer.cancelled == []
+    assert peer.cancelled == [uuid] and peer.ready == []
+
+
 async def test_heartbeats_when_allowed(stub: SignalingServiceStub) -> None:
     assert pb.AnswerRequest(heartbeat=pb.AnswerRequestHeartbeatStage()).SerializeToString() == b"\x32\x00"
     async with stub.Answer.open(metadata=md(heartbeats_allowed="true")) as stream:
