@@ -262,8 +262,9 @@ class Authenticator:
                 raise ValueError(f"API key id {key.id!r} is given twice")
             named = key.named_hosts
             if named is not None and self.hosts is not None and not named <= self.hosts:
-                raise ValueError(f"API key {key.id!r} is scoped to {', '.join(sorted(named - self.hosts))}, "
-                                 f"which this server does not serve (it serves {', '.join(sorted(self.hosts))})")
+                raise ValueError(f"API key {key.id!r} is scoped to {', '.join(sorted(named - self.hosts))}, which "
+                                 f"this server does not serve (it serves {', '.join(sorted(self.hosts))}; a secret "
+                                 "containing '@' needs a scope after it)")
             self._keys[key.id] = key
         if robot_secret == "":
             raise ValueError("the robot secret may not be empty")

@@ -142,29 +142,27 @@ def signal_authenticator(args: argparse.Namespace) -> Authenticator | None:
     if not api_keys or not robots:
         raise ValueError("auth needs both --api-key or --api-keys-file (for callers) and --robot-secret or "
                          "--robot-secrets-file (for robots): with only one side nobody could ever connect")
-    check_key_scopes(api_keys, robots)
     key = load_signing_key(args.signing_key_file) if args.signing_key_file else None
     hosts = [host for robot in robots for host in robot.hosts]
-    return Authenticator(api_keys, robot_secrets=robots, hosts=hosts, signing_key=key)
+    # first: duplicate keys or robot names, scopes naming no robot; then the rendezvous's own rule
+    authenticator = Authenticator(api_keys, robot_secrets=robots, hosts=hosts, signing_key=key)
+    check_key_scopes(api_keys, robots)
+    return authenticator
 
 
 def check_key_scopes(api_keys: Iterable[ApiKey], robots: Sequence[RobotSecret]) -> None:
-    """Refuse (``ValueError``) a key whose reach is not what was written.
+    """Refuse (``ValueError``) a bare key on a rendezvous of several robots.
 
-    A key without ``@`` on a rendezvous of several robots would silently reach all of them, and
-    one added later too: its reach must be written (``@HOST,…``, or ``@*`` to mean every robot).
-    With a single robot there is nothing to confuse, so a bare key stays valid (older setups).
-    A scope naming a host no robot answers for is a typo (or a secret containing ``@``).
+    Without ``@`` it would silently reach all of them, and any robot added later too: its reach
+    must be written (``@HOST,…``, or ``@*`` to mean every robot). With a single robot there is
+    nothing to confuse, so a bare key stays valid (older setups keep working). A scope naming a
+    host no robot answers for (a typo, or a secret containing ``@``) the :class:`Authenticator`
+    refuses itself.
     """
-    names = {host for robot in robots for host in robot.hosts}
     for key in api_keys:
         if not key.scoped and len(robots) > 1:
             raise ValueError(f"API key {key.id!r} has no scope, but this rendezvous serves {len(robots)} robots: "
                              "write the robots it may reach, ID:SECRET@HOST[,HOST...], or ID:SECRET@* for all")
-        unknown = (key.named_hosts or frozenset()) - names
-        if unknown:
-            raise ValueError(f"API key {key.id!r} is scoped to {', '.join(sorted(unknown))}, which no robot "
-                             "answers for (see --robot-secret; a secret containing '@' needs a scope after it)")
 
 
 async def build_queue(args: argparse.Namespace) -> CallQueue:
