@@ -524,7 +524,7 @@ class AuthService(AuthServiceBase):
                         request.credentials.type if request else "", exc.message)
             raise exc.grpc_error() from None
         logger.info("authenticated %r (%s) for %s", request.entity, request.credentials.type,
-                    repr(host) if host is not None else "every host")
+                    repr(host) if host is not None else "every host it may reach")
         await stream.send_message(auth_pb2.AuthenticateResponse(access_token=token))
 
 
