@@ -10,6 +10,10 @@ the same rules through ``peer.handlers.HandlerTable``:
   robot proves nothing about another, and a robot's token is valid for all of its names.
   Bad credentials → PERMISSION_DENIED "failed to authenticate" and an unknown type → INVALID_ARGUMENT,
   as goutils answers.
+* **Scopes.** An API key may be limited to host names (:class:`ApiKey`, ``ID:SECRET@HOST[,HOST…]``;
+  ``@*``: every host). Authenticate for a host outside the scope → PERMISSION_DENIED and no token;
+  without ``rpc-host`` the token names only the scope's hosts; and every call re-checks the scope
+  of the key as configured now, so an older token of a since-narrowed key is refused too.
 * **Tokens.** HS256 only (the verifier's allow-list: ``none`` and every other algorithm are
   rejected), claims ``sub`` (entity), ``aud``, ``iss``, ``iat``, ``exp``, ``jti`` and
   ``rpc_creds_type``. ``aud`` is the host asked for (``rpc-host``), all of a robot's names for a
@@ -40,7 +44,7 @@ import time
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import jwt
 from grpclib import GRPCError, Status
@@ -56,6 +60,8 @@ if TYPE_CHECKING:
     from grpclib.server import Stream
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 CREDS_API_KEY: Final = "api-key"
 CREDS_ROBOT_SECRET: Final = "robot-secret"
@@ -105,20 +111,65 @@ class Principal:
         return self.creds_type == CREDS_ROBOT_SECRET
 
 
+#: The scope of an API key that may reach every host its server serves (``ID:SECRET@*``).
+ANY_HOST: Final = "*"
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """One API key; the secret never appears in ``repr`` (configs and keys end up in logs)."""
+    """One API key and the hosts it may reach; the secret never appears in ``repr`` (configs and
+    keys end up in logs).
+
+    ``hosts`` is ``None`` when no scope was written (every host the server serves: on a robot
+    that is the robot itself; a rendezvous accepts that only while it serves one robot), or the
+    host names after ``@``, or ``(ANY_HOST,)`` for an explicit ``@*``.
+    """
 
     id: str
     secret: str = field(repr=False)
+    hosts: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, text: str) -> ApiKey:
-        """``ID:SECRET`` as given to ``--api-key``; the id may not contain ``:``."""
-        key_id, sep, secret = text.partition(":")
+        """``ID:SECRET[@HOST[,HOST...] | @*]`` as given to ``--api-key`` (one line of a keys file).
+
+        The id ends at the first ``:`` and the scope starts at the last ``@``, so a host may
+        carry a port; a secret containing ``@`` must therefore be followed by a scope.
+        """
+        key_id, sep, rest = text.partition(":")
+        secret, at, scope = rest.rpartition("@") if "@" in rest else (rest, "", "")
         if not sep or not key_id.strip() or not secret:
-            raise ValueError("an API key is KEY_ID:SECRET, both non-empty")
-        return cls(key_id.strip(), secret)
+            raise ValueError("an API key is KEY_ID:SECRET[@HOST[,HOST...] | @*], id and secret non-empty")
+        if not at:
+            return cls(key_id.strip(), secret)
+        hosts = tuple(dict.fromkeys(name.strip() for name in scope.split(",")))
+        if not all(hosts):
+            raise ValueError(f"API key {key_id.strip()!r}: the scope after '@' is HOST[,HOST...] or *, "
+                             "no empty names (a secret containing '@' needs a scope after it, e.g. @*)")
+        if ANY_HOST in hosts and len(hosts) > 1:
+            raise ValueError(f"API key {key_id.strip()!r}: '@*' already means every host; do not add names to it")
+        return cls(key_id.strip(), secret, hosts)
+
+    @property
+    def scoped(self) -> bool:
+        """A scope was written (``@…``), even ``@*``."""
+        return self.hosts is not None
+
+    @property
+    def named_hosts(self) -> frozenset[str] | None:
+        """The host names the key is limited to; ``None``: no limit (unscoped or ``@*``)."""
+        if self.hosts is None or ANY_HOST in self.hosts:
+            return None
+        return frozenset(self.hosts)
+
+    def reaches(self, host: str) -> bool:
+        named = self.named_hosts
+        return named is None or host in named
+
+    def describe(self) -> str:
+        """The key's id and scope for logs (never the secret)."""
+        named = self.named_hosts
+        return f"{self.id!r} -> {', '.join(sorted(named)) if named is not None else 'every host'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +194,27 @@ def load_robot_secrets(path: str) -> list[RobotSecret]:
 
     ``ValueError`` names the file and line (the secret itself is never echoed).
     """
-    secrets_found: list[RobotSecret] = []
+    return _load_lines(path, RobotSecret.parse)
+
+
+def load_api_keys(path: str) -> list[ApiKey]:
+    """A keys file (``peerbot signal --api-keys-file``): one ``ID:SECRET[@HOSTS]`` per line, as
+    :meth:`ApiKey.parse`; blank lines and ``#`` comments skipped; ``ValueError`` names file and line."""
+    return _load_lines(path, ApiKey.parse)
+
+
+def _load_lines(path: str, parse: Callable[[str], _T]) -> list[_T]:
+    found: list[_T] = []
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
             try:
-                secrets_found.append(RobotSecret.parse(text))
+                found.append(parse(text))
             except ValueError as exc:
                 raise ValueError(f"{path}:{number}: {exc}") from None
-    return secrets_found
+    return found
 
 
 #: An HS256 key shorter than the hash gives less security than it claims (RFC 7518 §3.2).
@@ -194,11 +255,17 @@ class Authenticator:
         issuer: str = DEFAULT_ISSUER,
         token_ttl: float = DEFAULT_TOKEN_TTL_S,
     ) -> None:
-        self._keys: dict[str, str] = {}
+        self.hosts: frozenset[str] | None = frozenset(hosts) if hosts is not None else None
+        self._keys: dict[str, ApiKey] = {}
         for key in api_keys:
             if key.id in self._keys:
                 raise ValueError(f"API key id {key.id!r} is given twice")
-            self._keys[key.id] = key.secret
+            named = key.named_hosts
+            if named is not None and self.hosts is not None and not named <= self.hosts:
+                raise ValueError(f"API key {key.id!r} is scoped to {', '.join(sorted(named - self.hosts))}, which "
+                                 f"this server does not serve (it serves {', '.join(sorted(self.hosts))}; a secret "
+                                 "containing '@' needs a scope after it)")
+            self._keys[key.id] = key
         if robot_secret == "":
             raise ValueError("the robot secret may not be empty")
         self._robot_secret = robot_secret
@@ -208,7 +275,6 @@ class Authenticator:
                 if host in self._robots:
                     raise ValueError(f"host {host!r} has two robot secrets")
                 self._robots[host] = robot
-        self.hosts: frozenset[str] | None = frozenset(hosts) if hosts is not None else None
         self._signing_key = signing_key if signing_key is not None else secrets.token_bytes(32)
         self.issuer = issuer
         self.token_ttl = token_ttl
@@ -218,12 +284,18 @@ class Authenticator:
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    @property
+    def api_keys(self) -> tuple[ApiKey, ...]:
+        return tuple(self._keys.values())
+
     def check_credentials(self, entity: str, creds_type: str, payload: str, host: str | None) -> None:
         """Raise unless ``payload`` proves ``entity`` for ``creds_type`` (constant-time compares)."""
         if creds_type == CREDS_API_KEY:
-            secret = self._keys.get(entity)
-            if secret is None or not hmac.compare_digest(secret.encode(), payload.encode()):
+            key = self._keys.get(entity)
+            if key is None or not hmac.compare_digest(key.secret.encode(), payload.encode()):
                 raise PermissionDeniedError("failed to authenticate: invalid API key id or secret")
+            if host is not None and not key.reaches(host):
+                raise PermissionDeniedError(f"API key {entity!r} may not reach host {host!r}")
         elif creds_type == CREDS_ROBOT_SECRET:
             robot = self._robots.get(entity)
             expected = robot.secret if robot is not None else self._robot_secret
@@ -239,11 +311,13 @@ class Authenticator:
         """A token for ``entity`` valid at ``host`` only (a robot with several names: at all of
         them, so one token registers its one Answer stream for every name). ``host=None``: every
         host this server serves (viam-sdk's Rust dialer authenticates without ``rpc-host``).
-        Callers check the credentials first."""
+        An API key scoped to some hosts gets only those of them. Callers check the credentials first."""
         if host is None:
             if self.hosts is None:
                 raise SignalingError("expected rpc-host to be set in metadata", status=Status.INVALID_ARGUMENT)
-            audience = sorted(self.hosts)
+            key = self._keys.get(entity) if creds_type == CREDS_API_KEY else None
+            named = key.named_hosts if key is not None else None
+            audience = sorted(self.hosts if named is None else self.hosts & named)
         elif self.hosts is not None and host not in self.hosts:
             raise PermissionDeniedError(f"this server issues no tokens for host {host!r}")
         else:
@@ -307,12 +381,18 @@ class Authenticator:
         return Principal(entity, creds_type, tuple(audience)), float(claims["exp"])
 
     def check_audience(self, principal: Principal, host: str) -> None:
-        """The two audience failures (see the module docstring)."""
-        if host in principal.audience:
-            return
-        if self.hosts is not None and not self.hosts.intersection(principal.audience):
-            raise UnauthenticatedError("invalid audience")
-        raise PermissionDeniedError(f"{principal.entity!r} is not allowed on host {host!r}")
+        """The two audience failures (see the module docstring), then the API key's scope as
+        configured now: a token minted before its key was narrowed (a restart with the same
+        ``--signing-key-file``) or by an instance configured otherwise reaches no host the key
+        may not reach here."""
+        if host not in principal.audience:
+            if self.hosts is not None and not self.hosts.intersection(principal.audience):
+                raise UnauthenticatedError("invalid audience")
+            raise PermissionDeniedError(f"{principal.entity!r} is not allowed on host {host!r}")
+        if principal.creds_type == CREDS_API_KEY:
+            key = self._keys.get(principal.entity)
+            if key is not None and not key.reaches(host):
+                raise PermissionDeniedError(f"API key {principal.entity!r} may not reach host {host!r}")
 
 
 def bearer_token(metadata: MetadataLike) -> str | None:
@@ -444,7 +524,7 @@ class AuthService(AuthServiceBase):
                         request.credentials.type if request else "", exc.message)
             raise exc.grpc_error() from None
         logger.info("authenticated %r (%s) for %s", request.entity, request.credentials.type,
-                    repr(host) if host is not None else "every host")
+                    repr(host) if host is not None else "every host it may reach")
         await stream.send_message(auth_pb2.AuthenticateResponse(access_token=token))
 
 

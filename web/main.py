@@ -71,10 +71,17 @@ def _origin(value: str) -> Origin:
 
 
 def _api_key(value: str) -> ApiKey:
+    """``ID:SECRET`` (or ``ID:SECRET@*``): the same syntax as ``peerbot signal``, but a robot's own
+    keys reach only the robot, so naming hosts would promise a limit that means nothing here."""
     try:
-        return ApiKey.parse(value)
+        key = ApiKey.parse(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if key.named_hosts is not None:
+        raise argparse.ArgumentTypeError(
+            f"API key {key.id!r}: a robot's own keys reach only this robot, so '@HOST' scopes belong on "
+            "`peerbot signal`; write ID:SECRET (a secret containing '@' is written ID:SECRET@*)")
+    return key
 
 
 def _bind(args: argparse.Namespace, config: RobotConfig) -> tuple[str, int]:

@@ -8,10 +8,12 @@ appears to be offline". ICE servers configured here (``--stun``, ``--turn`` …)
 callers by ``OptionalWebRTCConfig`` and to answerers with each offer, TURN REST credentials
 minted fresh for every request.
 
-Auth (any of ``--api-key``, ``--robot-secret``, ``--robot-secrets-file``, ``--signing-key-file``
-turns it on, and then API keys and robot secrets are both required): callers authenticate with
-an API key at ``AuthService/Authenticate`` for the host they call (the token's audience, routed
-exactly); robots with their robot secret, for all of their names; every signaling method then
+Auth (any of ``--api-key``, ``--api-keys-file``, ``--robot-secret``, ``--robot-secrets-file``,
+``--signing-key-file`` turns it on, and then API keys and robot secrets are both required):
+callers authenticate with an API key at ``AuthService/Authenticate`` for the host they call (the
+token's audience, routed exactly), which must be one of the key's scope (``ID:SECRET@HOST,…``;
+``@*`` every robot; a bare key only while one robot is configured: :func:`check_key_scopes`);
+robots with their robot secret, for all of their names; every signaling method then
 needs a Bearer token through the handler table, and only a robot's own token may Answer for its
 hosts. ``--signing-key-file`` shares the HS256 key between instances, so a token from one is
 valid on all. Without auth flags anyone may call or answer for any host (a trusted network).
@@ -30,7 +32,7 @@ import asyncio
 import logging
 import ssl
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -46,6 +48,7 @@ from signaling.auth import (
     AuthService,
     RequestAuthorizer,
     RobotSecret,
+    load_api_keys,
     load_robot_secrets,
     load_signing_key,
 )
@@ -92,8 +95,12 @@ def add_signal_parser(commands: Any, origin_type: Any) -> argparse.ArgumentParse
     auth = signal.add_argument_group(
         "authentication (off unless one of these is given; then keys and robot secrets are both needed)"
     )
-    auth.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET", type=_parsed(ApiKey.parse),
-                      help="callers authenticate with this API key, for the host they call; repeatable")
+    auth.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET@HOST[,HOST...]",
+                      type=_parsed(ApiKey.parse),
+                      help="callers authenticate with this API key and may reach only these robot names "
+                      "(@* : every robot; no @ only while one robot is configured); repeatable")
+    auth.add_argument("--api-keys-file", metavar="FILE",
+                      help="more API keys, one ID:SECRET@HOST[,HOST...] (or @*) per line (# comments)")
     auth.add_argument("--robot-secret", action="append", default=[], metavar="HOST[,HOST...]=SECRET",
                       type=_parsed(RobotSecret.parse),
                       help="the robot answering for these host names authenticates with SECRET "
@@ -128,14 +135,34 @@ def signal_authenticator(args: argparse.Namespace) -> Authenticator | None:
     if args.robot_secrets_file:
         robots.extend(load_robot_secrets(args.robot_secrets_file))
     api_keys: list[ApiKey] = list(args.api_key)
+    if args.api_keys_file:
+        api_keys.extend(load_api_keys(args.api_keys_file))
     if not (robots or api_keys or args.signing_key_file):
         return None
     if not api_keys or not robots:
-        raise ValueError("auth needs both --api-key (for callers) and --robot-secret or --robot-secrets-file "
-                         "(for robots): with only one side nobody could ever connect")
+        raise ValueError("auth needs both --api-key or --api-keys-file (for callers) and --robot-secret or "
+                         "--robot-secrets-file (for robots): with only one side nobody could ever connect")
     key = load_signing_key(args.signing_key_file) if args.signing_key_file else None
     hosts = [host for robot in robots for host in robot.hosts]
-    return Authenticator(api_keys, robot_secrets=robots, hosts=hosts, signing_key=key)
+    # first: duplicate keys or robot names, scopes naming no robot; then the rendezvous's own rule
+    authenticator = Authenticator(api_keys, robot_secrets=robots, hosts=hosts, signing_key=key)
+    check_key_scopes(api_keys, robots)
+    return authenticator
+
+
+def check_key_scopes(api_keys: Iterable[ApiKey], robots: Sequence[RobotSecret]) -> None:
+    """Refuse (``ValueError``) a bare key on a rendezvous of several robots.
+
+    Without ``@`` it would silently reach all of them, and any robot added later too: its reach
+    must be written (``@HOST,…``, or ``@*`` to mean every robot). With a single robot there is
+    nothing to confuse, so a bare key stays valid (older setups keep working). A scope naming a
+    host no robot answers for (a typo, or a secret containing ``@``) the :class:`Authenticator`
+    refuses itself.
+    """
+    for key in api_keys:
+        if not key.scoped and len(robots) > 1:
+            raise ValueError(f"API key {key.id!r} has no scope, but this rendezvous serves {len(robots)} robots: "
+                             "write the robots it may reach, ID:SECRET@HOST[,HOST...], or ID:SECRET@* for all")
 
 
 async def build_queue(args: argparse.Namespace) -> CallQueue:
@@ -208,6 +235,8 @@ class Rendezvous:
         if self.auth is not None:
             logger.info("auth required: %d API key(s); robots may answer for %s", len(self.auth.key_ids),
                         ", ".join(sorted(self.auth.hosts or ())))
+            for key in self.auth.api_keys:
+                logger.info("API key %s", key.describe())
         else:
             logger.warning("no auth: anyone may call or answer for any host (give --api-key and --robot-secret)")
 
