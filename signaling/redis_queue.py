@@ -71,7 +71,9 @@ import json
 import logging
 import time
 import uuid as uuid_mod
-from collections.abc import AsyncIterator, Awaitable, Sequence
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -131,6 +133,14 @@ BLOCK_TIMEOUT = 2.0
 PRESENCE_POLL = 0.05
 #: Pause before the dispatcher retries after Redis failed it.
 DISPATCH_RETRY = 0.5
+#: Round trips in flight at once on the ordinary client, hence its connections (the two blocking
+#: loops hold one each on their own client): an instance's Redis connections stay bounded
+#: however many calls it has in flight.
+MAX_CONCURRENT_OPS = 8
+#: Lifetime of the stream reader's wake stream after its last wake. Short, so that an idle Redis
+#: soon returns to its baseline key count; a wake stream that expired and is re-created gets
+#: larger ids (time-based), so the reader still sees the next wake.
+WAKE_TTL = 1.0
 
 _ANSWERER_GONE = "answerer went away before finishing the exchange"
 
@@ -320,6 +330,7 @@ class _Keys:
         self.prefix = prefix
         self.instance = f"{prefix}:inst:{{{instance}}}"
         self.wake = f"{prefix}:wake:{{{instance}}}"
+        self.read_wake = f"{prefix}:rwake:{{{instance}}}"
 
     def answerers(self, host: str) -> str:
         return f"{self.prefix}:answerers:{{{host}}}"
@@ -338,36 +349,160 @@ class _Keys:
         return [meta, meta + ":a", meta + ":c"]
 
 
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ``ms-seq`` as a comparable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class _StreamReader:
-    """Reads one per-call stream from id 0, in order, through blocking XREADs that are re-issued."""
+    """Reads one per-call stream from id 0, in order, through the instance's :class:`_StreamMux`.
+
+    Whatever the mux reads for it lands in ``buffer`` (and ``last`` moves on) even while nobody
+    waits in :meth:`next`, so a cancelled ``next`` loses nothing: the next call returns it.
+    """
 
     def __init__(self, queue: RedisCallQueue, key: str) -> None:
-        self._queue = queue
-        self._key = key
-        self._last = "0-0"
-        self._buffer: list[dict[str, str]] = []
+        self.queue = queue
+        self.key = key
+        self.last = "0-0"
+        self.buffer: deque[dict[str, str]] = deque()
+        self.error: StoreUnavailableError | None = None
+        self.ready = asyncio.Event()
+        self.registered = False
 
     async def next(self) -> dict[str, str] | None:
         """The next entry, or None once the queue is closed locally."""
-        while not self._buffer:
-            if self._queue.closed:
+        while True:
+            if self.buffer:
+                return self.buffer.popleft()
+            if self.queue.closed:
                 return None
+            if self.error is not None:
+                error, self.error = self.error, None
+                raise error
+            self.ready.clear()
+            if not self.registered:
+                await self.queue._mux.add(self)
+            await self.ready.wait()  # set by every mux round that reads for us, fails, or closes
+
+    def close(self) -> None:
+        """The iterator finished: stop reading this stream."""
+        self.queue._mux.discard(self)
+
+
+class _StreamMux:
+    """One blocking ``XREAD`` per instance over every per-call stream that has a local reader.
+
+    Readers stay registered (weakly: an abandoned iterator drops out when it is collected) until
+    their stream's terminal entry, so a call costs about two re-issues of the read, not one per
+    entry. A reader that registers a stream the read in flight does not cover wakes it by adding
+    to this instance's wake stream, which the read always includes; at most one wake per round.
+    A failed round fails every registered reader with :class:`StoreUnavailableError` and forgets
+    them: each registers again (and so retries) only if its owner reads again.
+    """
+
+    def __init__(self, queue: RedisCallQueue) -> None:
+        self._queue = queue
+        self._readers: weakref.WeakSet[_StreamReader] = weakref.WeakSet()
+        #: stream -> id that the read in flight reads it from; empty while idle.
+        self._reading: dict[str, str] = {}
+        self._wake_sent = False
+        self._wake_last = "0-0"
+        self._changed = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+    async def add(self, reader: _StreamReader) -> None:
+        """Cover ``reader`` from the next round on; interrupt the round in flight if it must."""
+        self._readers.add(reader)
+        reader.registered = True
+        if not self._reading:
+            self._changed.set()
+            return
+        covered = self._reading.get(reader.key)
+        if self._wake_sent or (covered is not None and _stream_id(covered) <= _stream_id(reader.last)):
+            return
+        self._wake_sent = True
+        queue = self._queue
+        try:
+            async with queue._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(queue._keys.read_wake, {"w": "1"}, maxlen=1, approximate=False)
+                pipe.pexpire(queue._keys.read_wake, _ms(WAKE_TTL))
+                await queue._op(pipe.execute())
+        except BaseException:
+            self.discard(reader)
+            raise
+
+    def discard(self, reader: _StreamReader) -> None:
+        self._readers.discard(reader)
+        reader.registered = False
+
+    def fail(self, error: StoreUnavailableError | None) -> None:
+        """Every registered reader gets ``error`` (None: the queue closed) and is forgotten."""
+        for reader in list(self._readers):
+            reader.error = error
+            reader.registered = False
+            reader.ready.set()
+        self._readers.clear()
+        self._changed.set()
+
+    async def run(self) -> None:
+        queue = self._queue
+        wake = queue._keys.read_wake
+        while not queue.closed:
+            streams: dict[str, str] = {}
+            for reader in self._readers:  # the lowest id of a stream's readers (there is one, normally)
+                since = streams.get(reader.key)
+                if since is None or _stream_id(reader.last) < _stream_id(since):
+                    streams[reader.key] = reader.last
+            if not streams:
+                self._reading = {}
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            streams[wake] = self._wake_last
+            self._reading = streams
+            self._wake_sent = False
             try:
-                reply: list[tuple[str, list[tuple[str, dict[str, str]]]]] | None = await self._queue._op(
-                    self._queue._blocking.xread(  # type: ignore[arg-type]  # decode_responses: all str
-                        {self._key: self._last}, count=64, block=self._queue._block_ms
+                reply: list[tuple[str, list[tuple[str, dict[str, str]]]]] | None = await queue._op(
+                    queue._blocking.xread(  # type: ignore[arg-type]  # decode_responses: all str
+                        streams, count=64, block=queue._block_ms  # type: ignore[arg-type]  # str keys, str ids
                     ),
-                    self._queue._blocking_budget,
+                    queue._blocking_budget,
+                    blocking=True,
                 )
-            except StoreUnavailableError:
-                if self._queue.closed:
-                    return None
-                raise
-            for _key, entries in reply or ():
+            except QueueClosedError:
+                break
+            except StoreUnavailableError as exc:
+                self._reading = {}
+                self.fail(exc)
+                continue
+            except Exception as exc:  # a bug here must not leave every reader waiting forever
+                logger.exception("stream read failed")
+                self._reading = {}
+                self.fail(StoreUnavailableError(exc))
+                continue
+            self._deliver(wake, reply or ())
+        self._reading = {}
+
+    def _deliver(self, wake: str, reply: Sequence[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
+        by_key: dict[str, list[_StreamReader]] = {}
+        for reader in self._readers:
+            by_key.setdefault(reader.key, []).append(reader)
+        for key, entries in reply:
+            if key == wake:
+                if entries:
+                    self._wake_last = entries[-1][0]
+                continue
+            for reader in by_key.get(key, ()):
+                after = _stream_id(reader.last)
                 for entry_id, fields in entries:
-                    self._last = entry_id
-                    self._buffer.append(fields)
-        return self._buffer.pop(0)
+                    if _stream_id(entry_id) > after:
+                        reader.buffer.append(fields)
+                        reader.last = entry_id
+                reader.ready.set()
 
 
 class _AnswerIterator:
@@ -380,19 +515,23 @@ class _AnswerIterator:
     def __aiter__(self) -> _AnswerIterator:
         return self
 
+    def _finish(self) -> None:
+        self._finished = True
+        self._reader.close()
+
     async def __anext__(self) -> AnswererEvent:
         if self._finished:
             raise StopAsyncIteration
         entry = await self._reader.next()
         if entry is None:
-            self._finished = True
+            self._finish()
             return AnswerFailed(ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message))
         kind = entry.get("k")
         if kind == "init":
             return AnswerInit(entry["v"])
         if kind == "cand":
             return AnswerCandidate(candidate_from_init(json.loads(entry["v"])))
-        self._finished = True
+        self._finish()
         if kind == "done":
             raise StopAsyncIteration
         error = ErrorStatus(_status(entry.get("c", "")), entry.get("m", ""))
@@ -409,17 +548,21 @@ class _CallerEventIterator:
     def __aiter__(self) -> _CallerEventIterator:
         return self
 
+    def _finish(self) -> None:
+        self._finished = True
+        self._reader.close()
+
     async def __anext__(self) -> CallerEvent:
         if self._finished:
             raise StopAsyncIteration
         entry = await self._reader.next()
         if entry is None:
-            self._finished = True
+            self._finish()
             return CallerFailed(ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message))
         kind = entry.get("k")
         if kind == "cand":
             return CallerCandidate(candidate_from_init(json.loads(entry["v"])))
-        self._finished = True
+        self._finish()
         if kind == "done":
             return CallerDone()
         return CallerFailed(ErrorStatus(_status(entry.get("c", "")), entry.get("m", "")))
@@ -524,6 +667,7 @@ class RedisCallQueue(CallQueue):
         block_timeout: float,
         presence_poll: float,
         prefix: str,
+        max_concurrent_ops: int = MAX_CONCURRENT_OPS,
     ) -> None:
         """Use :meth:`connect`; this only wires up two already-configured clients."""
         self._redis = redis
@@ -562,6 +706,8 @@ class RedisCallQueue(CallQueue):
         self._store_healthy = True
         self.closed = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._mux = _StreamMux(self)
+        self._slots = asyncio.Semaphore(max_concurrent_ops)
 
     @classmethod
     async def connect(
@@ -579,7 +725,7 @@ class RedisCallQueue(CallQueue):
         block_timeout: float = BLOCK_TIMEOUT,
         presence_poll: float = PRESENCE_POLL,
         prefix: str = "sig",
-        max_connections: int = 4096,
+        max_concurrent_ops: int = MAX_CONCURRENT_OPS,
     ) -> RedisCallQueue:
         """Connect to ``url`` (``redis://host:port/db``) and start this instance's refresh and dispatch tasks.
 
@@ -591,15 +737,17 @@ class RedisCallQueue(CallQueue):
             "socket_timeout": None,  # every round trip is bounded by _op instead
             "socket_connect_timeout": op_timeout,
             "retry": Retry(NoBackoff(), 0),
-            "max_connections": max_connections,
             # A new connection is one round trip (no CLIENT SETINFO, no maintenance-notification
             # probe that redis-server 7 rejects): 5 ms down to 1 ms, which matters in a burst.
             "driver_info": None,
             "maint_notifications_config": MaintNotificationsConfig(enabled=False),
         }
-        redis: Redis = Redis.from_url(url, **common)
-        # Blocking reads hold their connection while they wait in Redis: a pool of their own.
-        blocking: Redis = Redis.from_url(url, **common)
+        # At most max_concurrent_ops round trips at once (_op), so at most as many connections; the
+        # pool's own cap is only a backstop (over it redis-py fails a command, it does not wait).
+        redis: Redis = Redis.from_url(url, max_connections=max_concurrent_ops + 16, **common)
+        # The dispatcher's BLPOP and the stream mux's XREAD hold their connection while they
+        # wait in Redis: a pool of their own, one connection each.
+        blocking: Redis = Redis.from_url(url, max_connections=8, **common)
         queue = cls(
             redis,
             blocking,
@@ -614,6 +762,7 @@ class RedisCallQueue(CallQueue):
             block_timeout=block_timeout,
             presence_poll=presence_poll,
             prefix=prefix,
+            max_concurrent_ops=max_concurrent_ops,
         )
         try:
             await queue._refresh()
@@ -624,6 +773,7 @@ class RedisCallQueue(CallQueue):
         queue._tasks = [
             asyncio.create_task(queue._refresh_loop(), name="signaling-redis-refresh"),
             asyncio.create_task(queue._dispatch_loop(), name="signaling-redis-dispatch"),
+            asyncio.create_task(queue._mux.run(), name="signaling-redis-streams"),
         ]
         logger.info("signaling instance %s on Redis %s", queue.instance_id, url)
         return queue
@@ -731,6 +881,7 @@ class RedisCallQueue(CallQueue):
                 if not waiter.future.done():
                     waiter.future.set_exception(QueueClosedError())
         self._waiters_changed.set()
+        self._mux.fail(None)  # every local stream reader ends: the queue is closed
         tasks = [*self._tasks, *self._background]
         for task in tasks:
             task.cancel()
@@ -759,7 +910,7 @@ class RedisCallQueue(CallQueue):
                         args: list[str | int] = [caller.uuid, "close", str(closed.code.value), closed.message]
                         args += [self._max_candidates, caller.caller]
                         await self._caller_script(keys=keys, args=args, client=pipe)
-                    pipe.delete(self._keys.instance, self._keys.wake)
+                    pipe.delete(self._keys.instance, self._keys.wake, self._keys.read_wake)
                     await pipe.execute()
         self._presence.clear()
         self._answering.clear()
@@ -801,9 +952,13 @@ class RedisCallQueue(CallQueue):
         if self.closed:
             raise QueueClosedError()
 
-    async def _op(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+    async def _op(self, awaitable: Awaitable[T], timeout: float | None = None, *, blocking: bool = False) -> T:
         """Run one Redis round trip within ``timeout`` (``op_timeout`` by default); any Redis or
         socket failure, or the timeout, becomes StoreUnavailableError.
+
+        An ordinary round trip (not ``blocking``) first takes one of ``max_concurrent_ops`` slots,
+        within the same budget: that caps the ordinary client's connections, which redis-py
+        otherwise opens one per concurrent command (a burst of 300 calls meant 300 connections).
 
         The clients have no socket timeout of their own: with one, redis-py writes through
         ``asyncio.wait_for``, which on Python 3.11 swallows a cancellation arriving as the write
@@ -813,9 +968,16 @@ class RedisCallQueue(CallQueue):
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
         budget = self._op_timeout if timeout is None else timeout
+        started = False
         try:
             async with asyncio.timeout(budget):
-                result = await awaitable
+                if blocking:
+                    started = True
+                    result = await awaitable
+                else:
+                    async with self._slots:
+                        started = True
+                        result = await awaitable
         except TimeoutError as exc:
             if self.closed:
                 raise QueueClosedError() from exc
@@ -824,6 +986,9 @@ class RedisCallQueue(CallQueue):
             if self.closed:
                 raise QueueClosedError() from exc
             raise StoreUnavailableError(exc) from exc
+        finally:
+            if not started and isinstance(awaitable, Coroutine):
+                awaitable.close()  # never awaited: no "was never awaited" warning
         if task is not None and task.cancelling() > cancels:
             raise asyncio.CancelledError()
         return result
@@ -960,6 +1125,7 @@ class RedisCallQueue(CallQueue):
                         [self._keys.wake, *keys[turn:], *keys[:turn]], timeout=self._block_ms / 1000
                     ),
                     self._blocking_budget,
+                    blocking=True,
                 )
                 if item is None or item[0] == self._keys.wake:
                     continue
