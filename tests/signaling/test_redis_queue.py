@@ -18,8 +18,8 @@ from grpclib.testing import ChannelFor
 from signaling.errors import HostOfflineError, StoreUnavailableError
 from signaling.gen.proto.rpc.webrtc.v1 import signaling_pb2 as pb
 from signaling.gen.proto.rpc.webrtc.v1.signaling_grpc import SignalingServiceStub
-from signaling.queue import AnswerCandidate, AnswerInit
-from signaling.redis_queue import PRESENCE_TTL, REFRESH_INTERVAL, RedisCallQueue
+from signaling.queue import AnswerCandidate, AnswererExchange, AnswerInit, CallerDone
+from signaling.redis_queue import MAX_CONCURRENT_OPS, PRESENCE_TTL, REFRESH_INTERVAL, RedisCallQueue
 from signaling.service import SignalingService
 from tests.redisserver import RedisServer, command, flushed
 from tests.serverproc import REPO
@@ -316,3 +316,87 @@ async def test_a_closed_instance_leaves_no_file_descriptors(redis: RedisServer) 
     assert len(os.listdir("/proc/self/fd")) > before  # pooled connections stay open while it runs
     await queue.close()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def _connected_clients(port: int) -> int:
+    info = command(port, "INFO", "clients").decode()
+    return int(info.split("connected_clients:")[1].split()[0])
+
+
+async def test_connections_stay_bounded_with_hundreds_of_calls_in_flight(
+    redis: RedisServer, queues: list[RedisCallQueue]
+) -> None:
+    """300 calls held open at once (every caller waiting for more answers on instance A, every
+    answerer waiting for the caller's candidates on B): each instance keeps a few Redis
+    connections, not one per waiting reader, and every reader leaves the shared read at the end."""
+    a, b = queues
+    baseline = redis.dbsize()
+    hosts = [f"robot{n}.test" for n in range(10)]
+    calls = 300
+    # The ordinary client's slots, plus the dispatcher's pop and the stream reads; plus our probe.
+    bound = len(queues) * (MAX_CONCURRENT_OPS + 2) + 1
+    peak = 0
+    held = asyncio.Event()
+    answered = asyncio.Event()
+    claimed: list[str] = []
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(exchange: AnswererExchange) -> None:
+        try:
+            await exchange.respond(AnswerInit(exchange.uuid))
+            events = [event async for event in exchange.caller_events()]  # waits for the caller
+            assert events == [CallerDone()], events
+            await exchange.done()
+        finally:
+            await exchange.close()
+
+    async def answer_forever(host: str) -> None:
+        async with b.answerer_presence([host]):
+            while True:
+                exchange = await b.recv_offer([host])
+                claimed.append(exchange.uuid)
+                handlers.append(asyncio.create_task(handle(exchange)))
+
+    async def call(n: int) -> None:
+        caller = await a.send_offer_init(hosts[n % len(hosts)], OFFER_B64, False, deadline=time.time() + 60)
+        answers = caller.answers()
+        assert await anext(answers) == AnswerInit(caller.uuid)
+        if len(claimed) == calls:
+            answered.set()
+        await held.wait()
+        await a.send_offer_done(caller.host, caller.uuid)
+        assert [event async for event in answers] == []  # the answerer's done ends the answers
+        await caller.close(None)
+
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, _connected_clients(redis.port))
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.create_task(sample())
+    loops = [asyncio.create_task(answer_forever(host)) for host in hosts]
+    try:
+        await eventually(lambda: _all_present(a, hosts, 1), timeout=10, what="the answerers present")
+        async with asyncio.timeout(60):
+            callers = [asyncio.create_task(call(n)) for n in range(calls)]
+            await answered.wait()
+            await asyncio.sleep(0.2)  # everyone is waiting in its read now
+            in_flight = _connected_clients(redis.port)
+            readers = (len(a._mux), len(b._mux))
+            held.set()
+            await asyncio.gather(*callers)
+            await asyncio.gather(*handlers)
+    finally:
+        for task in [sampler, *loops]:
+            task.cancel()
+        await asyncio.gather(sampler, *loops, return_exceptions=True)
+    assert readers == (calls, calls)  # a caller's answers on A, an answerer's caller events on B
+    assert in_flight <= bound, f"{in_flight} connections with {calls} calls in flight"
+    assert peak <= bound, f"{peak} connections at the peak"
+    assert (len(a._mux), len(b._mux)) == (0, 0)  # finished readers left the shared read
+
+    async def back_to_baseline() -> bool:
+        return redis.dbsize() == baseline
+
+    await eventually(back_to_baseline, timeout=5, what=f"Redis key count back to {baseline}")
