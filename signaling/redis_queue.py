@@ -394,10 +394,12 @@ class _StreamReader:
 class _StreamMux:
     """One blocking ``XREAD`` per instance over every per-call stream that has a local reader.
 
-    Readers stay registered (weakly: an abandoned iterator drops out when it is collected) until
-    their stream's terminal entry, so a call costs about two re-issues of the read, not one per
-    entry. A reader that registers a stream the read in flight does not cover wakes it by adding
-    to this instance's wake stream, which the read always includes; at most one wake per round.
+    Readers stay registered until their stream's terminal entry or their exchange's close (and
+    only weakly: an iterator dropped and collected before either leaves too); between entries they
+    stay covered, so each round serves every stream that has something new. A reader that
+    registers a stream the read in flight does not cover wakes it by adding to this instance's
+    wake stream, which the read always includes; at most one wake per round. Every round
+    re-sends every key: the read's cost grows with the streams read (see bench_signaling).
     A failed round fails every registered reader with :class:`StoreUnavailableError` and forgets
     them: each registers again (and so retries) only if its owner reads again.
     """
@@ -584,11 +586,16 @@ class _RedisCallerExchange(CallerExchange):
         self.deadline = deadline
         self._queue = queue
         self._closed = False
+        self._readers: list[_StreamReader] = []
 
     def answers(self) -> AsyncIterator[AnswererEvent]:
-        return _AnswerIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[2])
+        iterator = _AnswerIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[2])
+        self._readers.append(iterator._reader)
+        return iterator
 
     async def close(self, error: ErrorStatus | None) -> None:
+        for reader in self._readers:  # an iterator abandoned unfinished stops being read now
+            reader.close()
         if self._closed:
             return
         self._closed = True
@@ -609,9 +616,12 @@ class _RedisAnswererExchange(AnswererExchange):
         self._queue = queue
         self._terminal = False
         self._closed = False
+        self._readers: list[_StreamReader] = []
 
     def caller_events(self) -> AsyncIterator[CallerEvent]:
-        return _CallerEventIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[1])
+        iterator = _CallerEventIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[1])
+        self._readers.append(iterator._reader)
+        return iterator
 
     async def respond(self, event: AnswererEvent) -> None:
         if isinstance(event, AnswerInit):
@@ -628,6 +638,8 @@ class _RedisAnswererExchange(AnswererExchange):
             self._terminal = True
 
     async def close(self) -> None:
+        for reader in self._readers:  # an iterator abandoned unfinished stops being read now
+            reader.close()
         if self._closed:
             return
         self._closed = True

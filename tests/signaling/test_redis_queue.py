@@ -400,3 +400,69 @@ async def test_connections_stay_bounded_with_hundreds_of_calls_in_flight(
         return redis.dbsize() == baseline
 
     await eventually(back_to_baseline, timeout=5, what=f"Redis key count back to {baseline}")
+
+
+async def test_shared_read_loses_nothing_to_a_cancel_and_forgets_abandoned_readers(
+    redis: RedisServer, queues: list[RedisCallQueue]
+) -> None:
+    """A reader cancelled while it waits in the instance's shared read gets what arrived meanwhile,
+    in order, on its next read; a reader abandoned unfinished leaves the shared read with its call."""
+    a, b = queues
+    async with b.answerer_presence([HOST]):
+        caller = await a.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10)
+        other = await a.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10)
+        exchanges = [await b.recv_offer([HOST]) for _ in range(2)]
+        exchange = next(e for e in exchanges if e.uuid == caller.uuid)
+        answers = caller.answers()
+        waiting = asyncio.create_task(anext(answers))
+        abandoned = asyncio.create_task(anext(other.answers()))
+        await eventually(lambda: _readers(a, 2), timeout=5, what="both readers in the shared read")
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await exchange.respond(AnswerInit("answer"))
+        await exchange.respond(AnswerCandidate(cand(1)))
+        await exchange.done()
+        assert [event async for event in answers] == [AnswerInit("answer"), AnswerCandidate(cand(1))]
+        assert len(a._mux) == 1  # the finished reader left; the abandoned one is still read...
+        abandoned.cancel()
+        await asyncio.gather(abandoned, return_exceptions=True)
+        for e in exchanges:
+            await e.close()
+        await caller.close(None)
+        await other.close(None)
+        assert len(a._mux) == 0  # ...until its exchange closed
+
+
+async def _readers(queue: RedisCallQueue, count: int) -> bool:
+    return len(queue._mux) == count
+
+
+async def test_a_stalled_redis_fails_every_waiting_reader_with_unavailable(private_redis: RedisServer) -> None:
+    """Readers sharing one blocked XREAD all get UNAVAILABLE once Redis stops answering, and read
+    again once it is back (bounded waits: block_timeout + op_timeout, here 0.6 s)."""
+    queue = await RedisCallQueue.connect(
+        private_redis.url, **REDIS_FAST, op_timeout=0.3, block_timeout=0.3, offline_delay=0.3
+    )
+    try:
+        async with queue.answerer_presence([HOST]):
+            callers = [await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10) for _ in range(3)]
+            iterators = [caller.answers() for caller in callers]
+            readers = [asyncio.create_task(anext(answers)) for answers in iterators]
+            await eventually(lambda: _readers(queue, 3), timeout=5, what="the readers in the shared read")
+            private_redis.pause()
+            try:
+                async with asyncio.timeout(5):
+                    outcomes = await asyncio.gather(*readers, return_exceptions=True)
+            finally:
+                private_redis.resume()
+            assert all(isinstance(o, StoreUnavailableError) for o in outcomes), outcomes
+            assert all(o.status is Status.UNAVAILABLE for o in outcomes if isinstance(o, StoreUnavailableError))
+            exchange = await queue.recv_offer([HOST])
+            await exchange.respond(AnswerInit("after the stall"))
+            answers = iterators[[c.uuid for c in callers].index(exchange.uuid)]
+            assert await anext(answers) == AnswerInit("after the stall")  # the same reader reads on
+            await exchange.close()
+            for caller in callers:
+                await caller.close(None)
+    finally:
+        await queue.close()
