@@ -151,6 +151,9 @@ MAX_CONCURRENT_OPS = 8
 #: soon returns to its baseline key count; a wake stream that expired and is re-created gets
 #: larger ids (time-based), so the reader still sees the next wake.
 WAKE_TTL = 1.0
+#: How long a stream that must join the shared read waits for the read in flight to end by
+#: itself before interrupting it (bench_signaling: fewer wakes and rounds under load).
+WAKE_DELAY = 0.002
 
 _ANSWERER_GONE = "answerer went away before finishing the exchange"
 
@@ -393,7 +396,7 @@ class _StreamReader:
                 raise error
             self.ready.clear()
             if not self.registered:
-                await self.queue._mux.add(self)
+                self.queue._mux.add(self)
             await self.ready.wait()  # set by every mux round that reads for us, fails, or closes
 
     def close(self) -> None:
@@ -421,13 +424,15 @@ class _StreamMux:
         self._reading: dict[str, str] = {}
         self._wake_sent = False
         self._wake_last = "0-0"
+        #: counts rounds, so that a late wake sees that its round already ended.
+        self._round = 0
         self._changed = asyncio.Event()
         self._block = str(queue._block_ms).encode()
 
     def __len__(self) -> int:
         return len(self._readers)
 
-    async def add(self, reader: _StreamReader) -> None:
+    def add(self, reader: _StreamReader) -> None:
         """Cover ``reader`` from the next round on; interrupt the round in flight if it must."""
         self._readers.add(reader)
         reader.registered = True
@@ -439,14 +444,25 @@ class _StreamMux:
             return
         self._wake_sent = True
         queue = self._queue
+        # Not the reader's to await: cancelling it must not cancel a wake other readers rely on.
+        task = asyncio.create_task(self._wake(self._round), name="signaling-redis-read-wake")
+        queue._background.add(task)
+        task.add_done_callback(queue._background.discard)
+
+    async def _wake(self, round_: int) -> None:
+        """Interrupt round ``round_`` unless it ends by itself within ``WAKE_DELAY``: under load
+        rounds end every millisecond or two, and each wake costs a round trip plus a round."""
+        await asyncio.sleep(WAKE_DELAY)
+        queue = self._queue
+        if self._round != round_ or queue.closed:
+            return
         try:
             async with queue._redis.pipeline(transaction=False) as pipe:
                 pipe.xadd(queue._keys.read_wake, {"w": "1"}, maxlen=1, approximate=False)
                 pipe.pexpire(queue._keys.read_wake, _ms(WAKE_TTL))
                 await queue._op(pipe.execute())
-        except BaseException:
-            self.discard(reader)
-            raise
+        except (StoreUnavailableError, QueueClosedError) as exc:  # the round in flight fails by itself
+            logger.debug("stream read not woken: %s", exc)
 
     def discard(self, reader: _StreamReader) -> None:
         self._readers.discard(reader)
@@ -478,6 +494,7 @@ class _StreamMux:
             streams[wake] = self._wake_last
             self._reading = streams
             self._wake_sent = False
+            self._round += 1
             try:
                 # Every round re-sends every key, so they go pre-encoded: redis-py's per-argument
                 # encoding was the larger part of this loop's CPU with hundreds of streams.

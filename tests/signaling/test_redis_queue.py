@@ -466,3 +466,38 @@ async def test_a_stalled_redis_fails_every_waiting_reader_with_unavailable(priva
                 await caller.close(None)
     finally:
         await queue.close()
+
+
+async def test_a_stream_joins_the_shared_read_in_flight(redis: RedisServer) -> None:
+    """A reader that arrives while the shared read blocks for another stream is served without
+    waiting for that read to time out (30 s here: the waits below give up after 5 s); the wake
+    stream that interrupted it has a short TTL."""
+    baseline = redis.dbsize()
+    queue = await RedisCallQueue.connect(redis.url, **REDIS_FAST, block_timeout=30.0, offline_delay=0.3)
+    try:
+        async with queue.answerer_presence([HOST]):
+            first = await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 20)
+            parked = asyncio.create_task(anext(first.answers()))  # keeps a round in flight
+            await eventually(lambda: _readers(queue, 1), timeout=5, what="the first reader in the shared read")
+            await asyncio.sleep(0.05)  # let its round reach Redis
+            second = await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 20)
+            exchanges = [await queue.recv_offer([HOST]) for _ in range(2)]
+            exchange = next(e for e in exchanges if e.uuid == second.uuid)
+            await exchange.respond(AnswerInit("joined"))
+            async with asyncio.timeout(5):
+                assert await anext(second.answers()) == AnswerInit("joined")
+            wake_ttl = int(command(redis.port, "PTTL", f"sig:rwake:{{{queue.instance_id}}}")[1:])
+            assert 0 < wake_ttl <= 1000  # the wake stream goes by itself, even if close() cannot delete it
+            parked.cancel()
+            await asyncio.gather(parked, return_exceptions=True)
+            for e in exchanges:
+                await e.close()
+            await first.close(None)
+            await second.close(None)
+    finally:
+        await queue.close()
+
+    async def back_to_baseline() -> bool:
+        return redis.dbsize() == baseline
+
+    await eventually(back_to_baseline, timeout=5, what=f"Redis key count back to {baseline}")
