@@ -27,6 +27,8 @@ key has a TTL or is deleted by its last user, so an idle Redis returns to its ba
                                     deadline. Each is read from id 0 by its one reader, who deletes
                                     it when done.
 ``P:wake:{id}``                     LIST: a token pushed to interrupt this instance's blocking pop.
+``P:rwake:{id}``                    STREAM (one entry, ``PX`` 1 s): added to interrupt this
+                                    instance's shared stream read when a new stream must join it.
 ==================================  ================================================================
 
 Flow. ``send_offer_init`` is one Lua script on the host's keys: prune expired callers, check the
@@ -37,9 +39,12 @@ instance runs **one** dispatcher that pops (``BLPOP``) from the offer lists of e
 each uuid to exactly one instance, and a Lua claim on the call hash (live, not claimed, more than
 ``close_to_expired_factor`` of its life left) makes the hand-over exclusive. Every other per-call
 write is a Lua script too, on keys sharing the ``{host}`` tag, so flags, caps, candidate counts,
-stream appends and withdrawal from the offer list are atomic together. Readers ``XREAD BLOCK``
-their stream from where they left off, starting at 0: nothing written before a reader arrives is
-lost, which is why streams rather than pub/sub.
+stream appends and withdrawal from the offer list are atomic together. Each stream is read from
+where its reader left off, starting at 0: nothing written before a reader arrives is lost, which
+is why streams rather than pub/sub. The reads are multiplexed: each instance runs **one**
+``XREAD BLOCK … STREAMS k1 k2 … id1 id2 …`` over every per-call stream it has a local reader for
+(plus its read-wake stream, added to when a new stream must join the read in flight), and hands
+the entries to each reader's buffer in order; a reader cancelled while it waits loses nothing.
 
 Guarantees, and what they are not:
 
@@ -51,15 +56,20 @@ Guarantees, and what they are not:
   pass (``presence_ttl``, 15 s); its callers until their deadlines. Caps are exact among live
   instances. Deadlines are wall-clock, so instances need synchronised clocks.
 * **Redis down or stalled** → every operation fails within ``op_timeout`` (blocking reads within
-  ``block_timeout + op_timeout``) with :class:`~signaling.errors.StoreUnavailableError`
-  (UNAVAILABLE). Established peer connections never touch Redis.
+  ``block_timeout + op_timeout``; a failed shared read fails every reader waiting on it) with
+  :class:`~signaling.errors.StoreUnavailableError` (UNAVAILABLE). Established peer connections
+  never touch Redis.
 * Each script stays within one hash slot, but the dispatcher's multi-key ``BLPOP`` spans
   hosts, so this runs against one Redis (or a primary), not a Cluster.
 * Cost: a call to completion is about nine round trips (offer, claim, init, done, two reads,
   two closes, the pop); each is ~0.1-0.3 ms of client CPU in redis-py, which bounds throughput
-  per instance far below the in-memory queue's (``scripts/bench_signaling.py``). Each waiting
-  stream reader holds one Redis connection while it blocks (the blocking pool grows with calls
-  in flight); the dispatcher needs one, however many answerers wait.
+  per instance far below the in-memory queue's (``scripts/bench_signaling.py``).
+* **Connections per instance are bounded**, however many calls are in flight: at most
+  ``max_concurrent_ops`` (8) for ordinary round trips (a slot is taken within the op budget),
+  one for the dispatcher's pop, one for the shared stream read: 10. The price of sharing the
+  read: every round re-sends every key, so its client CPU grows with the streams in flight (at
+  50 calls in flight about 1.4 rounds per call and, thanks to ``WAKE_DELAY``, almost no wakes;
+  throughput ~17 % below one blocking read per reader, see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -71,7 +81,9 @@ import json
 import logging
 import time
 import uuid as uuid_mod
-from collections.abc import AsyncIterator, Awaitable, Sequence
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -131,6 +143,17 @@ BLOCK_TIMEOUT = 2.0
 PRESENCE_POLL = 0.05
 #: Pause before the dispatcher retries after Redis failed it.
 DISPATCH_RETRY = 0.5
+#: Round trips in flight at once on the ordinary client, hence its connections (the two blocking
+#: loops hold one each on their own client): an instance's Redis connections stay bounded
+#: however many calls it has in flight.
+MAX_CONCURRENT_OPS = 8
+#: Lifetime of the stream reader's wake stream after its last wake. Short, so that an idle Redis
+#: soon returns to its baseline key count; a wake stream that expired and is re-created gets
+#: larger ids (time-based), so the reader still sees the next wake.
+WAKE_TTL = 1.0
+#: How long a stream that must join the shared read waits for the read in flight to end by
+#: itself before interrupting it (bench_signaling: fewer wakes and rounds under load).
+WAKE_DELAY = 0.002
 
 _ANSWERER_GONE = "answerer went away before finishing the exchange"
 
@@ -320,6 +343,7 @@ class _Keys:
         self.prefix = prefix
         self.instance = f"{prefix}:inst:{{{instance}}}"
         self.wake = f"{prefix}:wake:{{{instance}}}"
+        self.read_wake = f"{prefix}:rwake:{{{instance}}}"
 
     def answerers(self, host: str) -> str:
         return f"{self.prefix}:answerers:{{{host}}}"
@@ -338,36 +362,184 @@ class _Keys:
         return [meta, meta + ":a", meta + ":c"]
 
 
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ``ms-seq`` as a comparable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class _StreamReader:
-    """Reads one per-call stream from id 0, in order, through blocking XREADs that are re-issued."""
+    """Reads one per-call stream from id 0, in order, through the instance's :class:`_StreamMux`.
+
+    Whatever the mux reads for it lands in ``buffer`` (and ``last`` moves on) even while nobody
+    waits in :meth:`next`, so a cancelled ``next`` loses nothing: the next call returns it.
+    """
 
     def __init__(self, queue: RedisCallQueue, key: str) -> None:
-        self._queue = queue
-        self._key = key
-        self._last = "0-0"
-        self._buffer: list[dict[str, str]] = []
+        self.queue = queue
+        self.key = key
+        self.last = "0-0"
+        self.buffer: deque[dict[str, str]] = deque()
+        self.error: StoreUnavailableError | None = None
+        self.ready = asyncio.Event()
+        self.registered = False
 
     async def next(self) -> dict[str, str] | None:
         """The next entry, or None once the queue is closed locally."""
-        while not self._buffer:
-            if self._queue.closed:
+        while True:
+            if self.buffer:
+                return self.buffer.popleft()
+            if self.queue.closed:
                 return None
+            if self.error is not None:
+                error, self.error = self.error, None
+                raise error
+            self.ready.clear()
+            if not self.registered:
+                self.queue._mux.add(self)
+            await self.ready.wait()  # set by every mux round that reads for us, fails, or closes
+
+    def close(self) -> None:
+        """The iterator finished: stop reading this stream."""
+        self.queue._mux.discard(self)
+
+
+class _StreamMux:
+    """One blocking ``XREAD`` per instance over every per-call stream that has a local reader.
+
+    Readers stay registered until their stream's terminal entry or their exchange's close (and
+    only weakly: an iterator dropped and collected before either leaves too); between entries they
+    stay covered, so each round serves every stream that has something new. A reader that
+    registers a stream the read in flight does not cover wakes it by adding to this instance's
+    wake stream, which the read always includes; at most one wake per round. Every round
+    re-sends every key: the read's cost grows with the streams read (see bench_signaling).
+    A failed round fails every registered reader with :class:`StoreUnavailableError` and forgets
+    them: each registers again (and so retries) only if its owner reads again.
+    """
+
+    def __init__(self, queue: RedisCallQueue) -> None:
+        self._queue = queue
+        self._readers: weakref.WeakSet[_StreamReader] = weakref.WeakSet()
+        #: stream -> id that the read in flight reads it from; empty while idle.
+        self._reading: dict[str, str] = {}
+        self._wake_sent = False
+        self._wake_last = "0-0"
+        #: counts rounds, so that a late wake sees that its round already ended.
+        self._round = 0
+        self._changed = asyncio.Event()
+        self._block = str(queue._block_ms).encode()
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+    def add(self, reader: _StreamReader) -> None:
+        """Cover ``reader`` from the next round on; interrupt the round in flight if it must."""
+        self._readers.add(reader)
+        reader.registered = True
+        if not self._reading:
+            self._changed.set()
+            return
+        covered = self._reading.get(reader.key)
+        if self._wake_sent or (covered is not None and _stream_id(covered) <= _stream_id(reader.last)):
+            return
+        self._wake_sent = True
+        queue = self._queue
+        # Not the reader's to await: cancelling it must not cancel a wake other readers rely on.
+        task = asyncio.create_task(self._wake(self._round), name="signaling-redis-read-wake")
+        queue._background.add(task)
+        task.add_done_callback(queue._background.discard)
+
+    async def _wake(self, round_: int) -> None:
+        """Interrupt round ``round_`` unless it ends by itself within ``WAKE_DELAY``: under load
+        rounds end every millisecond or two, and each wake costs a round trip plus a round."""
+        await asyncio.sleep(WAKE_DELAY)
+        queue = self._queue
+        if self._round != round_ or queue.closed:
+            return
+        try:
+            async with queue._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(queue._keys.read_wake, {"w": "1"}, maxlen=1, approximate=False)
+                pipe.pexpire(queue._keys.read_wake, _ms(WAKE_TTL))
+                await queue._op(pipe.execute())
+        except (StoreUnavailableError, QueueClosedError) as exc:  # the round in flight fails by itself
+            logger.debug("stream read not woken: %s", exc)
+
+    def discard(self, reader: _StreamReader) -> None:
+        self._readers.discard(reader)
+        reader.registered = False
+
+    def fail(self, error: StoreUnavailableError | None) -> None:
+        """Every registered reader gets ``error`` (None: the queue closed) and is forgotten."""
+        for reader in list(self._readers):
+            reader.error = error
+            reader.registered = False
+            reader.ready.set()
+        self._readers.clear()
+        self._changed.set()
+
+    async def run(self) -> None:
+        queue = self._queue
+        wake = queue._keys.read_wake
+        while not queue.closed:
+            streams: dict[str, str] = {}
+            for reader in self._readers:  # the lowest id of a stream's readers (there is one, normally)
+                since = streams.get(reader.key)
+                if since is None or (since != reader.last and _stream_id(reader.last) < _stream_id(since)):
+                    streams[reader.key] = reader.last
+            if not streams:
+                self._reading = {}
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            streams[wake] = self._wake_last
+            self._reading = streams
+            self._wake_sent = False
+            self._round += 1
             try:
-                reply: list[tuple[str, list[tuple[str, dict[str, str]]]]] | None = await self._queue._op(
-                    self._queue._blocking.xread(  # type: ignore[arg-type]  # decode_responses: all str
-                        {self._key: self._last}, count=64, block=self._queue._block_ms
+                # Every round re-sends every key, so they go pre-encoded: redis-py's per-argument
+                # encoding was the larger part of this loop's CPU with hundreds of streams.
+                keys = [key.encode() for key in streams]
+                reply: list[tuple[str, list[tuple[str, dict[str, str]]]]] | None = await queue._op(
+                    queue._blocking.execute_command(  # type: ignore[no-untyped-call]
+                        "XREAD", b"COUNT", b"64", b"BLOCK", self._block, b"STREAMS", *keys, *streams.values()
                     ),
-                    self._queue._blocking_budget,
+                    queue._blocking_budget,
+                    blocking=True,
                 )
-            except StoreUnavailableError:
-                if self._queue.closed:
-                    return None
-                raise
-            for _key, entries in reply or ():
+            except QueueClosedError:
+                break
+            except StoreUnavailableError as exc:
+                self._reading = {}
+                self.fail(exc)
+                continue
+            except Exception as exc:  # a bug here must not leave every reader waiting forever
+                logger.exception("stream read failed")
+                self._reading = {}
+                self.fail(StoreUnavailableError(exc))
+                continue
+            self._deliver(wake, reply or ())
+            # Let the readers just served run first: one that got its stream's last entry leaves
+            # now, instead of being read again by the next round (whose re-issue, once the
+            # next call arrives, would then cost a wake).
+            await asyncio.sleep(0)
+        self._reading = {}
+
+    def _deliver(self, wake: str, reply: Sequence[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
+        by_key: dict[str, list[_StreamReader]] = {}
+        for reader in self._readers:
+            by_key.setdefault(reader.key, []).append(reader)
+        for key, entries in reply:
+            if key == wake:
+                if entries:
+                    self._wake_last = entries[-1][0]
+                continue
+            for reader in by_key.get(key, ()):
+                after = _stream_id(reader.last)
                 for entry_id, fields in entries:
-                    self._last = entry_id
-                    self._buffer.append(fields)
-        return self._buffer.pop(0)
+                    if _stream_id(entry_id) > after:
+                        reader.buffer.append(fields)
+                        reader.last = entry_id
+                reader.ready.set()
 
 
 class _AnswerIterator:
@@ -380,19 +552,23 @@ class _AnswerIterator:
     def __aiter__(self) -> _AnswerIterator:
         return self
 
+    def _finish(self) -> None:
+        self._finished = True
+        self._reader.close()
+
     async def __anext__(self) -> AnswererEvent:
         if self._finished:
             raise StopAsyncIteration
         entry = await self._reader.next()
         if entry is None:
-            self._finished = True
+            self._finish()
             return AnswerFailed(ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message))
         kind = entry.get("k")
         if kind == "init":
             return AnswerInit(entry["v"])
         if kind == "cand":
             return AnswerCandidate(candidate_from_init(json.loads(entry["v"])))
-        self._finished = True
+        self._finish()
         if kind == "done":
             raise StopAsyncIteration
         error = ErrorStatus(_status(entry.get("c", "")), entry.get("m", ""))
@@ -409,17 +585,21 @@ class _CallerEventIterator:
     def __aiter__(self) -> _CallerEventIterator:
         return self
 
+    def _finish(self) -> None:
+        self._finished = True
+        self._reader.close()
+
     async def __anext__(self) -> CallerEvent:
         if self._finished:
             raise StopAsyncIteration
         entry = await self._reader.next()
         if entry is None:
-            self._finished = True
+            self._finish()
             return CallerFailed(ErrorStatus(Status.UNAVAILABLE, QueueClosedError().message))
         kind = entry.get("k")
         if kind == "cand":
             return CallerCandidate(candidate_from_init(json.loads(entry["v"])))
-        self._finished = True
+        self._finish()
         if kind == "done":
             return CallerDone()
         return CallerFailed(ErrorStatus(_status(entry.get("c", "")), entry.get("m", "")))
@@ -433,11 +613,16 @@ class _RedisCallerExchange(CallerExchange):
         self.deadline = deadline
         self._queue = queue
         self._closed = False
+        self._readers: list[_StreamReader] = []
 
     def answers(self) -> AsyncIterator[AnswererEvent]:
-        return _AnswerIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[2])
+        iterator = _AnswerIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[2])
+        self._readers.append(iterator._reader)
+        return iterator
 
     async def close(self, error: ErrorStatus | None) -> None:
+        for reader in self._readers:  # an iterator abandoned unfinished stops being read now
+            reader.close()
         if self._closed:
             return
         self._closed = True
@@ -458,9 +643,12 @@ class _RedisAnswererExchange(AnswererExchange):
         self._queue = queue
         self._terminal = False
         self._closed = False
+        self._readers: list[_StreamReader] = []
 
     def caller_events(self) -> AsyncIterator[CallerEvent]:
-        return _CallerEventIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[1])
+        iterator = _CallerEventIterator(self._queue, self._queue._keys.call(self.host, self.uuid)[1])
+        self._readers.append(iterator._reader)
+        return iterator
 
     async def respond(self, event: AnswererEvent) -> None:
         if isinstance(event, AnswerInit):
@@ -477,6 +665,8 @@ class _RedisAnswererExchange(AnswererExchange):
             self._terminal = True
 
     async def close(self) -> None:
+        for reader in self._readers:  # an iterator abandoned unfinished stops being read now
+            reader.close()
         if self._closed:
             return
         self._closed = True
@@ -524,6 +714,7 @@ class RedisCallQueue(CallQueue):
         block_timeout: float,
         presence_poll: float,
         prefix: str,
+        max_concurrent_ops: int = MAX_CONCURRENT_OPS,
     ) -> None:
         """Use :meth:`connect`; this only wires up two already-configured clients."""
         self._redis = redis
@@ -562,6 +753,8 @@ class RedisCallQueue(CallQueue):
         self._store_healthy = True
         self.closed = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._mux = _StreamMux(self)
+        self._slots = asyncio.Semaphore(max_concurrent_ops)
 
     @classmethod
     async def connect(
@@ -579,7 +772,7 @@ class RedisCallQueue(CallQueue):
         block_timeout: float = BLOCK_TIMEOUT,
         presence_poll: float = PRESENCE_POLL,
         prefix: str = "sig",
-        max_connections: int = 4096,
+        max_concurrent_ops: int = MAX_CONCURRENT_OPS,
     ) -> RedisCallQueue:
         """Connect to ``url`` (``redis://host:port/db``) and start this instance's refresh and dispatch tasks.
 
@@ -591,15 +784,17 @@ class RedisCallQueue(CallQueue):
             "socket_timeout": None,  # every round trip is bounded by _op instead
             "socket_connect_timeout": op_timeout,
             "retry": Retry(NoBackoff(), 0),
-            "max_connections": max_connections,
             # A new connection is one round trip (no CLIENT SETINFO, no maintenance-notification
             # probe that redis-server 7 rejects): 5 ms down to 1 ms, which matters in a burst.
             "driver_info": None,
             "maint_notifications_config": MaintNotificationsConfig(enabled=False),
         }
-        redis: Redis = Redis.from_url(url, **common)
-        # Blocking reads hold their connection while they wait in Redis: a pool of their own.
-        blocking: Redis = Redis.from_url(url, **common)
+        # At most max_concurrent_ops round trips at once (_op), so at most as many connections; the
+        # pool's own cap is only a backstop (over it redis-py fails a command, it does not wait).
+        redis: Redis = Redis.from_url(url, max_connections=max_concurrent_ops + 16, **common)
+        # The dispatcher's BLPOP and the stream mux's XREAD hold their connection while they
+        # wait in Redis: a pool of their own, one connection each.
+        blocking: Redis = Redis.from_url(url, max_connections=8, **common)
         queue = cls(
             redis,
             blocking,
@@ -614,6 +809,7 @@ class RedisCallQueue(CallQueue):
             block_timeout=block_timeout,
             presence_poll=presence_poll,
             prefix=prefix,
+            max_concurrent_ops=max_concurrent_ops,
         )
         try:
             await queue._refresh()
@@ -624,6 +820,7 @@ class RedisCallQueue(CallQueue):
         queue._tasks = [
             asyncio.create_task(queue._refresh_loop(), name="signaling-redis-refresh"),
             asyncio.create_task(queue._dispatch_loop(), name="signaling-redis-dispatch"),
+            asyncio.create_task(queue._mux.run(), name="signaling-redis-streams"),
         ]
         logger.info("signaling instance %s on Redis %s", queue.instance_id, url)
         return queue
@@ -731,6 +928,7 @@ class RedisCallQueue(CallQueue):
                 if not waiter.future.done():
                     waiter.future.set_exception(QueueClosedError())
         self._waiters_changed.set()
+        self._mux.fail(None)  # every local stream reader ends: the queue is closed
         tasks = [*self._tasks, *self._background]
         for task in tasks:
             task.cancel()
@@ -759,7 +957,7 @@ class RedisCallQueue(CallQueue):
                         args: list[str | int] = [caller.uuid, "close", str(closed.code.value), closed.message]
                         args += [self._max_candidates, caller.caller]
                         await self._caller_script(keys=keys, args=args, client=pipe)
-                    pipe.delete(self._keys.instance, self._keys.wake)
+                    pipe.delete(self._keys.instance, self._keys.wake, self._keys.read_wake)
                     await pipe.execute()
         self._presence.clear()
         self._answering.clear()
@@ -801,9 +999,13 @@ class RedisCallQueue(CallQueue):
         if self.closed:
             raise QueueClosedError()
 
-    async def _op(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+    async def _op(self, awaitable: Awaitable[T], timeout: float | None = None, *, blocking: bool = False) -> T:
         """Run one Redis round trip within ``timeout`` (``op_timeout`` by default); any Redis or
         socket failure, or the timeout, becomes StoreUnavailableError.
+
+        An ordinary round trip (not ``blocking``) first takes one of ``max_concurrent_ops`` slots,
+        within the same budget: that caps the ordinary client's connections, which redis-py
+        otherwise opens one per concurrent command (a burst of 300 calls meant 300 connections).
 
         The clients have no socket timeout of their own: with one, redis-py writes through
         ``asyncio.wait_for``, which on Python 3.11 swallows a cancellation arriving as the write
@@ -813,9 +1015,16 @@ class RedisCallQueue(CallQueue):
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
         budget = self._op_timeout if timeout is None else timeout
+        started = False
         try:
             async with asyncio.timeout(budget):
-                result = await awaitable
+                if blocking:
+                    started = True
+                    result = await awaitable
+                else:
+                    async with self._slots:
+                        started = True
+                        result = await awaitable
         except TimeoutError as exc:
             if self.closed:
                 raise QueueClosedError() from exc
@@ -824,6 +1033,9 @@ class RedisCallQueue(CallQueue):
             if self.closed:
                 raise QueueClosedError() from exc
             raise StoreUnavailableError(exc) from exc
+        finally:
+            if not started and isinstance(awaitable, Coroutine):
+                awaitable.close()  # never awaited: no "was never awaited" warning
         if task is not None and task.cancelling() > cancels:
             raise asyncio.CancelledError()
         return result
@@ -960,6 +1172,7 @@ class RedisCallQueue(CallQueue):
                         [self._keys.wake, *keys[turn:], *keys[:turn]], timeout=self._block_ms / 1000
                     ),
                     self._blocking_budget,
+                    blocking=True,
                 )
                 if item is None or item[0] == self._keys.wake:
                     continue

@@ -18,8 +18,8 @@ from grpclib.testing import ChannelFor
 from signaling.errors import HostOfflineError, StoreUnavailableError
 from signaling.gen.proto.rpc.webrtc.v1 import signaling_pb2 as pb
 from signaling.gen.proto.rpc.webrtc.v1.signaling_grpc import SignalingServiceStub
-from signaling.queue import AnswerCandidate, AnswerInit
-from signaling.redis_queue import PRESENCE_TTL, REFRESH_INTERVAL, RedisCallQueue
+from signaling.queue import AnswerCandidate, AnswererExchange, AnswerInit, CallerDone
+from signaling.redis_queue import MAX_CONCURRENT_OPS, PRESENCE_TTL, REFRESH_INTERVAL, RedisCallQueue
 from signaling.service import SignalingService
 from tests.redisserver import RedisServer, command, flushed
 from tests.serverproc import REPO
@@ -316,3 +316,188 @@ async def test_a_closed_instance_leaves_no_file_descriptors(redis: RedisServer) 
     assert len(os.listdir("/proc/self/fd")) > before  # pooled connections stay open while it runs
     await queue.close()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def _connected_clients(port: int) -> int:
+    info = command(port, "INFO", "clients").decode()
+    return int(info.split("connected_clients:")[1].split()[0])
+
+
+async def test_connections_stay_bounded_with_hundreds_of_calls_in_flight(
+    redis: RedisServer, queues: list[RedisCallQueue]
+) -> None:
+    """300 calls held open at once (every caller waiting for more answers on instance A, every
+    answerer waiting for the caller's candidates on B): each instance keeps a few Redis
+    connections, not one per waiting reader, and every reader leaves the shared read at the end."""
+    a, b = queues
+    baseline = redis.dbsize()
+    hosts = [f"robot{n}.test" for n in range(10)]
+    calls = 300
+    # The ordinary client's slots, plus the dispatcher's pop and the stream reads; plus our probe.
+    bound = len(queues) * (MAX_CONCURRENT_OPS + 2) + 1
+    peak = 0
+    held = asyncio.Event()
+    answered = asyncio.Event()
+    claimed: list[str] = []
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(exchange: AnswererExchange) -> None:
+        try:
+            await exchange.respond(AnswerInit(exchange.uuid))
+            events = [event async for event in exchange.caller_events()]  # waits for the caller
+            assert events == [CallerDone()], events
+            await exchange.done()
+        finally:
+            await exchange.close()
+
+    async def answer_forever(host: str) -> None:
+        async with b.answerer_presence([host]):
+            while True:
+                exchange = await b.recv_offer([host])
+                claimed.append(exchange.uuid)
+                handlers.append(asyncio.create_task(handle(exchange)))
+
+    async def call(n: int) -> None:
+        caller = await a.send_offer_init(hosts[n % len(hosts)], OFFER_B64, False, deadline=time.time() + 60)
+        answers = caller.answers()
+        assert await anext(answers) == AnswerInit(caller.uuid)
+        if len(claimed) == calls:
+            answered.set()
+        await held.wait()
+        await a.send_offer_done(caller.host, caller.uuid)
+        assert [event async for event in answers] == []  # the answerer's done ends the answers
+        await caller.close(None)
+
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, _connected_clients(redis.port))
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.create_task(sample())
+    loops = [asyncio.create_task(answer_forever(host)) for host in hosts]
+    try:
+        await eventually(lambda: _all_present(a, hosts, 1), timeout=10, what="the answerers present")
+        async with asyncio.timeout(60):
+            callers = [asyncio.create_task(call(n)) for n in range(calls)]
+            await answered.wait()
+            await asyncio.sleep(0.2)  # everyone is waiting in its read now
+            in_flight = _connected_clients(redis.port)
+            readers = (len(a._mux), len(b._mux))
+            held.set()
+            await asyncio.gather(*callers)
+            await asyncio.gather(*handlers)
+    finally:
+        for task in [sampler, *loops]:
+            task.cancel()
+        await asyncio.gather(sampler, *loops, return_exceptions=True)
+    assert readers == (calls, calls)  # a caller's answers on A, an answerer's caller events on B
+    assert in_flight <= bound, f"{in_flight} connections with {calls} calls in flight"
+    assert peak <= bound, f"{peak} connections at the peak"
+    assert (len(a._mux), len(b._mux)) == (0, 0)  # finished readers left the shared read
+
+    async def back_to_baseline() -> bool:
+        return redis.dbsize() == baseline
+
+    await eventually(back_to_baseline, timeout=5, what=f"Redis key count back to {baseline}")
+
+
+async def test_shared_read_loses_nothing_to_a_cancel_and_forgets_abandoned_readers(
+    redis: RedisServer, queues: list[RedisCallQueue]
+) -> None:
+    """A reader cancelled while it waits in the instance's shared read gets what arrived meanwhile,
+    in order, on its next read; a reader abandoned unfinished leaves the shared read with its call."""
+    a, b = queues
+    async with b.answerer_presence([HOST]):
+        caller = await a.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10)
+        other = await a.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10)
+        exchanges = [await b.recv_offer([HOST]) for _ in range(2)]
+        exchange = next(e for e in exchanges if e.uuid == caller.uuid)
+        answers = caller.answers()
+        waiting = asyncio.create_task(anext(answers))
+        abandoned = asyncio.create_task(anext(other.answers()))
+        await eventually(lambda: _readers(a, 2), timeout=5, what="both readers in the shared read")
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await exchange.respond(AnswerInit("answer"))
+        await exchange.respond(AnswerCandidate(cand(1)))
+        await exchange.done()
+        assert [event async for event in answers] == [AnswerInit("answer"), AnswerCandidate(cand(1))]
+        assert len(a._mux) == 1  # the finished reader left; the abandoned one is still read...
+        abandoned.cancel()
+        await asyncio.gather(abandoned, return_exceptions=True)
+        for e in exchanges:
+            await e.close()
+        await caller.close(None)
+        await other.close(None)
+        assert len(a._mux) == 0  # ...until its exchange closed
+
+
+async def _readers(queue: RedisCallQueue, count: int) -> bool:
+    return len(queue._mux) == count
+
+
+async def test_a_stalled_redis_fails_every_waiting_reader_with_unavailable(private_redis: RedisServer) -> None:
+    """Readers sharing one blocked XREAD all get UNAVAILABLE once Redis stops answering, and read
+    again once it is back (bounded waits: block_timeout + op_timeout, here 0.6 s)."""
+    queue = await RedisCallQueue.connect(
+        private_redis.url, **REDIS_FAST, op_timeout=0.3, block_timeout=0.3, offline_delay=0.3
+    )
+    try:
+        async with queue.answerer_presence([HOST]):
+            callers = [await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 10) for _ in range(3)]
+            iterators = [caller.answers() for caller in callers]
+            readers = [asyncio.create_task(anext(answers)) for answers in iterators]
+            await eventually(lambda: _readers(queue, 3), timeout=5, what="the readers in the shared read")
+            private_redis.pause()
+            try:
+                async with asyncio.timeout(5):
+                    outcomes = await asyncio.gather(*readers, return_exceptions=True)
+            finally:
+                private_redis.resume()
+            assert all(isinstance(o, StoreUnavailableError) for o in outcomes), outcomes
+            assert all(o.status is Status.UNAVAILABLE for o in outcomes if isinstance(o, StoreUnavailableError))
+            exchange = await queue.recv_offer([HOST])
+            await exchange.respond(AnswerInit("after the stall"))
+            answers = iterators[[c.uuid for c in callers].index(exchange.uuid)]
+            assert await anext(answers) == AnswerInit("after the stall")  # the same reader reads on
+            await exchange.close()
+            for caller in callers:
+                await caller.close(None)
+    finally:
+        await queue.close()
+
+
+async def test_a_stream_joins_the_shared_read_in_flight(redis: RedisServer) -> None:
+    """A reader that arrives while the shared read blocks for another stream is served without
+    waiting for that read to time out (30 s here: the waits below give up after 5 s); the wake
+    stream that interrupted it has a short TTL."""
+    baseline = redis.dbsize()
+    queue = await RedisCallQueue.connect(redis.url, **REDIS_FAST, block_timeout=30.0, offline_delay=0.3)
+    try:
+        async with queue.answerer_presence([HOST]):
+            first = await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 20)
+            parked = asyncio.create_task(anext(first.answers()))  # keeps a round in flight
+            await eventually(lambda: _readers(queue, 1), timeout=5, what="the first reader in the shared read")
+            await asyncio.sleep(0.05)  # let its round reach Redis
+            second = await queue.send_offer_init(HOST, OFFER_B64, False, deadline=time.time() + 20)
+            exchanges = [await queue.recv_offer([HOST]) for _ in range(2)]
+            exchange = next(e for e in exchanges if e.uuid == second.uuid)
+            await exchange.respond(AnswerInit("joined"))
+            async with asyncio.timeout(5):
+                assert await anext(second.answers()) == AnswerInit("joined")
+            wake_ttl = int(command(redis.port, "PTTL", f"sig:rwake:{{{queue.instance_id}}}")[1:])
+            assert 0 < wake_ttl <= 1000  # the wake stream goes by itself, even if close() cannot delete it
+            parked.cancel()
+            await asyncio.gather(parked, return_exceptions=True)
+            for e in exchanges:
+                await e.close()
+            await first.close(None)
+            await second.close(None)
+    finally:
+        await queue.close()
+
+    async def back_to_baseline() -> bool:
+        return redis.dbsize() == baseline
+
+    await eventually(back_to_baseline, timeout=5, what=f"Redis key count back to {baseline}")
