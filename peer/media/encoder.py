@@ -323,6 +323,11 @@ class SharedEncoder:
         self.governor: RateGovernor | None = None
 
     @property
+    def slideshow_viewers(self) -> int:
+        """Viewers getting keyframes only (their link is far below the shared rate)."""
+        return sum(v.slideshow for v in self._viewers)
+
+    @property
     def target_bitrate(self) -> int | None:
         """The bitrate the encoder runs at now (bps); ``None`` before the first frame."""
         return None if self.governor is None else self.governor.target
