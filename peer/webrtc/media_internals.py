@@ -1,7 +1,7 @@
 """The only reads and writes of aiortc's private media attributes (docs/video.md §4, §5).
 
 aiortc 1.16 has no public way to set a sender's msid stream id (``addTrack`` takes no streams), to
-ask its encoder for a keyframe, to hear a receiver's PLI/FIR, or to know the codec it sends. These
+ask its encoder for a keyframe, to hear a receiver's PLI/FIR or REMB, or to know the codec it sends. These
 are long-standing private attributes of ``RTCRtpSender`` / ``RTCRtpTransceiver``;
 keep every use of them here so an aiortc upgrade has one place to check (pin aiortc). The byte
 count of a sender goes through its public ``getStats()``, but it is read here too: which report
