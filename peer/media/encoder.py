@@ -229,9 +229,18 @@ class PacketSubscription:
             self.key_wanted = self.need_key = True
 
     def _slide_due(self, now: float) -> bool:
-        return self.slideshow_since is not None and (
-            self._last_key_at is None or now - self._last_key_at >= SLIDESHOW_INTERVAL
-        )
+        """A keyframe is due for this viewer on keyframes only: at most one per
+        :data:`SLIDESHOW_INTERVAL`, and no more than half its estimated link (a keyframe of the
+        shared rate takes seconds through a slow link; each one costs every other viewer too)."""
+        if self.slideshow_since is None:
+            return False
+        if self._last_key_at is None:
+            return True
+        interval = SLIDESHOW_INTERVAL
+        key_bits = self.encoder.last_keyframe_bytes * 8
+        if self.estimate and key_bits:
+            interval = max(interval, min(KEYFRAME_MAX_INTERVAL, 2 * key_bits / self.estimate))
+        return now - self._last_key_at >= interval
 
     def _offer(self, item: EncodedFrame) -> None:
         if self._closed:
@@ -321,6 +330,8 @@ class SharedEncoder:
         self.forced_keyframes = 0
         #: The shared rate (set at the first frame, when the picture size is known).
         self.governor: RateGovernor | None = None
+        #: Size of the last keyframe (bytes): paces the keyframes of viewers on keyframes only.
+        self.last_keyframe_bytes = 0
 
     @property
     def slideshow_viewers(self) -> int:
@@ -385,9 +396,12 @@ class SharedEncoder:
         await self.wait_stopped(timeout)
 
     def _keyframe_due(self, now: float) -> bool:
+        # a viewer on keyframes only gets them on its own schedule: its PLIs (it lost one in its
+        # bottleneck) would otherwise force a keyframe on everyone every KEYFRAME_MIN_INTERVAL
         return any(
-            (v.key_wanted and (v.last_forced is None or now - v.last_forced >= KEYFRAME_MIN_INTERVAL))
-            or v._slide_due(now)
+            v._slide_due(now)
+            if v.slideshow
+            else v.key_wanted and (v.last_forced is None or now - v.last_forced >= KEYFRAME_MIN_INTERVAL)
             for v in self._viewers
         )
 
@@ -433,6 +447,7 @@ class SharedEncoder:
                 self.frames_encoded += 1
                 if keyframe:
                     self.keyframes += 1
+                    self.last_keyframe_bytes = len(data)
                     self.forced_keyframes += force
                     for viewer in self._viewers:
                         if viewer.key_wanted:
