@@ -17,9 +17,11 @@ Decoding rules this module keeps for each viewer (:class:`PacketSubscription`):
   keyframes); joins and renegotiations are served at the next frame. All requests pending at a
   keyframe are answered by it.
 
-Bitrate: one fixed target per encoder, from the picture size and frame rate (:func:`target_bitrate`,
-within aiortc's own 250 kbps to 1.5 Mbps range). aiortc's per-sender REMB adaptation does not reach a
-shared encoder; adapting to the slowest viewer would punish the others, so it is not done.
+Bitrate: each encoder's cap comes from the picture size and frame rate (:func:`target_bitrate`,
+within aiortc's own 250 kbps to 1.5 Mbps range); below it the rate follows the viewers' receiver
+estimates (REMB, passed on by :meth:`PacketSubscription.report_estimate`) by the policy of
+:mod:`peer.media.bitrate`: the upper median of the viewers, never the slowest; a viewer far below
+the shared rate gets keyframes only.
 
 ``PEERBOT_ENCODE_ONCE=0`` turns this off (the StreamService then gives each viewer a frame track
 and aiortc encodes per sender, as before): the baseline of ``scripts/bench_video.py``.
@@ -39,6 +41,7 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .bitrate import ESTIMATE_TTL, SLIDESHOW_BELOW, SLIDESHOW_INTERVAL, SLIDESHOW_RETRY, RateGovernor
 from .capture import STOP_TIMEOUT, CameraCapture, CaptureError, SubscriptionClosed
 from .track import VIDEO_TIME_BASE, CameraTrack, copy_frame
 
@@ -110,16 +113,24 @@ class Vp8Encoder:
         self.fps = fps
         self._codec: av.VideoCodecContext | None = None
 
-    def encode(self, frame: av.VideoFrame, size: Size | None, pts: int, keyframe: bool) -> tuple[bytes, bool, int, int]:
-        """Encode a private copy of ``frame`` (rescaled to ``size``): (data, is keyframe, width, height)."""
+    def encode(
+        self, frame: av.VideoFrame, size: Size | None, pts: int, keyframe: bool, bitrate: int | None = None
+    ) -> tuple[bytes, bool, int, int]:
+        """Encode a private copy of ``frame`` (rescaled to ``size``): (data, is keyframe, width, height).
+
+        ``bitrate`` (default: :func:`target_bitrate` of the size): a change reopens the context
+        (libvpx reads the rate only when it opens), so the frame is a keyframe.
+        """
         width, height = size if size is not None else (frame.width, frame.height)
         if (frame.width, frame.height) != (width, height) or frame.format.name != "yuv420p":
             picture = frame.reformat(width=width, height=height, format="yuv420p")
         else:
             picture = copy_frame(frame)  # captured frames are shared: never stamp them
         codec = self._codec
-        if codec is None or (codec.width, codec.height) != (width, height):
-            codec = self._codec = self._open(width, height)
+        if bitrate is None:
+            bitrate = target_bitrate(width, height, self.fps)
+        if codec is None or (codec.width, codec.height) != (width, height) or codec.bit_rate != bitrate:
+            codec = self._codec = self._open(width, height, bitrate)
         picture.pts = pts
         picture.time_base = VIDEO_TIME_BASE
         if keyframe:
@@ -128,8 +139,7 @@ class Vp8Encoder:
         data = b"".join(bytes(p) for p in packets)
         return data, any(p.is_keyframe for p in packets), width, height
 
-    def _open(self, width: int, height: int) -> av.VideoCodecContext:
-        bitrate = target_bitrate(width, height, self.fps)
+    def _open(self, width: int, height: int, bitrate: int) -> av.VideoCodecContext:
         codec = av.CodecContext.create("libvpx", "w")
         assert isinstance(codec, av.VideoCodecContext)
         codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
@@ -177,10 +187,60 @@ class PacketSubscription:
         self.dropped = 0
         #: Times this viewer's backlog overflowed.
         self.stalls = 0
+        #: The receiver's last bandwidth estimate (bps, REMB) and when it came (event-loop time).
+        self.estimate: int | None = None
+        self.estimate_at = 0.0
+        #: Since when this viewer gets keyframes only (its link is far below the shared rate), if it does.
+        self.slideshow_since: float | None = None
+        self._last_key_at: float | None = None  # capture time of the last keyframe offered to it
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def slideshow(self) -> bool:
+        """Whether this viewer gets keyframes only."""
+        return self.slideshow_since is not None
+
+    def report_estimate(self, bps: int) -> None:
+        """The viewer's receiver estimates it can take ``bps`` (a REMB): the shared rate follows."""
+        if not self._closed and bps > 0:
+            self.estimate = bps
+            self.estimate_at = asyncio.get_running_loop().time()
+
+    def fresh_estimate(self, now: float) -> int | None:
+        """The estimate if it is recent enough to count (:data:`ESTIMATE_TTL`), else ``None``."""
+        if self.estimate is not None and now - self.estimate_at <= ESTIMATE_TTL:
+            return self.estimate
+        return None
+
+    def _follow_rate(self, rate: int, now: float) -> None:
+        """Keyframes only while the estimate is far below the shared ``rate`` (retried after a while)."""
+        estimate = self.fresh_estimate(now)
+        if self.slideshow_since is None:
+            if estimate is not None and estimate < SLIDESHOW_BELOW * rate:
+                logger.info("camera %r: a viewer at %d bps, far below %d bps, gets keyframes only",
+                            self.encoder.capture.name, estimate, rate)
+                self.slideshow_since = now
+        elif estimate is None or estimate >= SLIDESHOW_BELOW * rate or now - self.slideshow_since >= SLIDESHOW_RETRY:
+            self.slideshow_since = None
+            self.estimate = None  # measured anew on the full stream
+            self.key_wanted = self.need_key = True
+
+    def _slide_due(self, now: float) -> bool:
+        """A keyframe is due for this viewer on keyframes only: at most one per
+        :data:`SLIDESHOW_INTERVAL`, and no more than half its estimated link (a keyframe of the
+        shared rate takes seconds through a slow link; each one costs every other viewer too)."""
+        if self.slideshow_since is None:
+            return False
+        if self._last_key_at is None:
+            return True
+        interval = SLIDESHOW_INTERVAL
+        key_bits = self.encoder.last_keyframe_bytes * 8
+        if self.estimate and key_bits:
+            interval = max(interval, min(KEYFRAME_MAX_INTERVAL, 2 * key_bits / self.estimate))
+        return now - self._last_key_at >= interval
 
     def _offer(self, item: EncodedFrame) -> None:
         if self._closed:
@@ -190,7 +250,8 @@ class PacketSubscription:
             self.dropped += len(queue)
             queue.clear()
             self.need_key = False
-        elif self.need_key:
+            self._last_key_at = item.captured_at
+        elif self.need_key or self.slideshow_since is not None:
             self.dropped += 1
             return
         elif len(queue) >= QUEUE_FRAMES:
@@ -267,6 +328,20 @@ class SharedEncoder:
         self.frames_encoded = 0
         self.keyframes = 0
         self.forced_keyframes = 0
+        #: The shared rate (set at the first frame, when the picture size is known).
+        self.governor: RateGovernor | None = None
+        #: Size of the last keyframe (bytes): paces the keyframes of viewers on keyframes only.
+        self.last_keyframe_bytes = 0
+
+    @property
+    def slideshow_viewers(self) -> int:
+        """Viewers getting keyframes only (their link is far below the shared rate)."""
+        return sum(v.slideshow for v in self._viewers)
+
+    @property
+    def target_bitrate(self) -> int | None:
+        """The bitrate the encoder runs at now (bps); ``None`` before the first frame."""
+        return None if self.governor is None else self.governor.target
 
     @property
     def running(self) -> bool:
@@ -321,10 +396,30 @@ class SharedEncoder:
         await self.wait_stopped(timeout)
 
     def _keyframe_due(self, now: float) -> bool:
+        # a viewer on keyframes only gets them on its own schedule: its PLIs (it lost one in its
+        # bottleneck) would otherwise force a keyframe on everyone every KEYFRAME_MIN_INTERVAL
         return any(
-            v.key_wanted and (v.last_forced is None or now - v.last_forced >= KEYFRAME_MIN_INTERVAL)
+            v._slide_due(now)
+            if v.slideshow
+            else v.key_wanted and (v.last_forced is None or now - v.last_forced >= KEYFRAME_MIN_INTERVAL)
             for v in self._viewers
         )
+
+    def _bitrate(self, frame: av.VideoFrame, now: float) -> int:
+        """The rate for this frame: the viewers' policy (peer.media.bitrate) under the size's cap."""
+        width, height = self.size if self.size is not None else (frame.width, frame.height)
+        cap = target_bitrate(width, height, self.capture.fps)
+        governor = self.governor
+        if governor is None:
+            governor = self.governor = RateGovernor(cap)
+        governor.set_cap(cap)
+        viewers = self._viewers
+        # viewers on keyframes only have fallen back: they do not vote (unless nobody else is left)
+        voters = [v for v in viewers if not v.slideshow] or viewers
+        governor.update([v.fresh_estimate(now) for v in voters], now)
+        for viewer in viewers:
+            viewer._follow_rate(governor.target, now)
+        return governor.target
 
     async def _run(self, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
@@ -338,8 +433,9 @@ class SharedEncoder:
                 pts = max(self._last_pts + 1, round((item.captured_at - self._t0) * VIDEO_TIME_BASE.denominator))
                 self._last_pts = pts
                 now = loop.time()
+                bitrate = self._bitrate(item.frame, now)
                 force = self._keyframe_due(now)
-                job = loop.run_in_executor(executor, vp8.encode, item.frame, self.size, pts, force)
+                job = loop.run_in_executor(executor, vp8.encode, item.frame, self.size, pts, force, bitrate)
                 try:
                     data, keyframe, width, height = await asyncio.shield(job)
                 except asyncio.CancelledError:
@@ -351,6 +447,7 @@ class SharedEncoder:
                 self.frames_encoded += 1
                 if keyframe:
                     self.keyframes += 1
+                    self.last_keyframe_bytes = len(data)
                     self.forced_keyframes += force
                     for viewer in self._viewers:
                         if viewer.key_wanted:
@@ -430,7 +527,13 @@ class EncodedCameraTrack(MediaStreamTrack):
         self.size = size
         if self._sub is not None and self.readyState == "live":
             old, self._sub = self._sub, shared_encoder(self.capture, size).join()
+            self._sub.estimate, self._sub.estimate_at = old.estimate, old.estimate_at  # same link
             old.close()
+
+    def report_estimate(self, bps: int) -> None:
+        """The viewer's receiver estimate (REMB, bps): the shared encoder's rate follows its viewers."""
+        if self._sub is not None:
+            self._sub.report_estimate(bps)
 
     def request_keyframe(self, *, resync: bool = False, urgent: bool = False) -> None:
         if self._sub is not None:

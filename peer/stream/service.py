@@ -44,6 +44,12 @@ MAX_STREAM_SIDE = 4096
 NEEDS_WEBRTC = "AddStream needs a WebRTC connection (the stream is sent on the caller's peer connection)"
 
 
+def _targets_kbps(capture: CameraCapture) -> list[float]:
+    """The current bitrate of each running shared encoder of ``capture`` (kbps, sorted)."""
+    targets = (e.target_bitrate for e in capture.encoders.values())
+    return sorted(round(t / 1000, 1) for t in targets if t is not None)
+
+
 def sdp_name(name: str) -> str:
     """The msid stream id / stream name of a resource name (``remote:cam`` → ``remote+cam``)."""
     return name.replace(":", "+")
@@ -102,6 +108,8 @@ class StreamService(StreamServiceBase):
         of it, **summed over every viewer** (two viewers at 30 fps show 60, however many encoders),
         with ``bitrate_kbps`` counting RTP payload. Both fall to 0 within two seconds of the last
         viewer leaving.
+        ``target_kbps``: the bitrate each shared encoder runs at now (it follows its viewers' REMB,
+        peer.media.bitrate), ``keyframes_only``: viewers whose link is too slow for it (they get keyframes only).
         """
         now = asyncio.get_running_loop().time()
         return {
@@ -111,6 +119,8 @@ class StreamService(StreamServiceBase):
                 "fps": round(capture.recent_fps(now), 1),
                 "encoded_fps": round(capture.encoded.rate(now), 1),
                 "bitrate_kbps": round(capture.sent_bytes.rate(now) * 8 / 1000, 1),
+                "target_kbps": _targets_kbps(capture),
+                "keyframes_only": sum(e.slideshow_viewers for e in capture.encoders.values()),
                 "frames_captured": capture.frames_captured,
                 "capture_loops_started": capture.loops_started,
                 "running": capture.running,

@@ -1,7 +1,7 @@
 """The only reads and writes of aiortc's private media attributes (docs/video.md §4, §5).
 
 aiortc 1.16 has no public way to set a sender's msid stream id (``addTrack`` takes no streams), to
-ask its encoder for a keyframe, to hear a receiver's PLI/FIR, or to know the codec it sends. These
+ask its encoder for a keyframe, to hear a receiver's PLI/FIR or REMB, or to know the codec it sends. These
 are long-standing private attributes of ``RTCRtpSender`` / ``RTCRtpTransceiver``;
 keep every use of them here so an aiortc upgrade has one place to check (pin aiortc). The byte
 count of a sender goes through its public ``getStats()``, but it is read here too: which report
@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from aiortc import RTCDtlsTransport, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtp import RTCP_PSFB_APP, AnyRtcpPacket, RtcpPsfbPacket, unpack_remb_fci
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,33 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
             logger.warning("keyframe request callback failed", exc_info=True)
 
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def on_receiver_estimate(sender: RTCRtpSender, callback: Callable[[int], None]) -> None:
+    """Call ``callback(bps)`` for each receiver estimated maximum bitrate (REMB) that names ``sender``.
+
+    aiortc hands a REMB only to the sender's own encoder (``_handle_rtcp_packet`` sets its
+    ``target_bitrate``); a sender fed pre-encoded packets has none, so the shared encoder must hear
+    it. The DTLS transport calls each sender's ``_handle_rtcp_packet``, which is wrapped on this one
+    instance; aiortc's handling runs first, unchanged.
+    """
+    original = sender._handle_rtcp_packet
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        await original(packet)
+        if not (isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP):
+            return
+        try:
+            bitrate, ssrcs = unpack_remb_fci(packet.fci)
+        except ValueError:  # another application-layer feedback, not a REMB
+            return
+        if sender._ssrc in ssrcs:
+            try:
+                callback(bitrate)
+            except Exception:
+                logger.warning("receiver estimate callback failed", exc_info=True)
+
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
 
 
 def sending_codec(transceiver: RTCRtpTransceiver) -> str | None:

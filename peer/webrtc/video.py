@@ -25,7 +25,14 @@ import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .media_internals import on_keyframe_request, payload_bytes_sent, request_keyframe, sending_codec, set_stream_id
+from .media_internals import (
+    on_keyframe_request,
+    on_receiver_estimate,
+    payload_bytes_sent,
+    request_keyframe,
+    sending_codec,
+    set_stream_id,
+)
 from .negotiation import RenegotiationError
 
 if TYPE_CHECKING:
@@ -56,7 +63,8 @@ class SentCounter(Protocol):
 @runtime_checkable
 class PacketSource(Protocol):
     """A source that can give pre-encoded VP8 packets (``EncodedCameraTrack``): the sender then only
-    packetizes. Keyframes come from the source's encoder, so requests are passed on to it."""
+    packetizes. Keyframes and the bitrate come from the source's encoder, so keyframe requests and the
+    receiver's bandwidth estimates (REMB) are passed on to it."""
 
     @property
     def shared(self) -> bool: ...
@@ -64,6 +72,8 @@ class PacketSource(Protocol):
     async def recv_packet(self) -> av.Packet[Any]: ...
 
     def request_keyframe(self, *, resync: bool = False, urgent: bool = False) -> None: ...
+
+    def report_estimate(self, bps: int) -> None: ...
 
     def set_size(self, size: tuple[int, int] | None) -> None: ...
 
@@ -121,10 +131,17 @@ class SlotTrack(MediaStreamTrack):
             previous.count_sent(1, delta)
 
     def bind(self, transceiver: RTCRtpTransceiver) -> None:
-        """Feed ``transceiver``'s sender: count what it sends, pass its keyframe requests on."""
+        """Feed ``transceiver``'s sender: count what it sends, pass its keyframe requests and its
+        receiver's estimates on."""
         self.transceiver = transceiver
         self.sender = transceiver.sender
         on_keyframe_request(transceiver.sender, self._keyframe_requested)
+        on_receiver_estimate(transceiver.sender, self._estimate_received)
+
+    def _estimate_received(self, bps: int) -> None:
+        source = self._source
+        if isinstance(source, PacketSource):
+            source.report_estimate(bps)
 
     def _keyframe_requested(self) -> None:
         source = self._source

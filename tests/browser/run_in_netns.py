@@ -324,9 +324,13 @@ _SELECTED_PAIR = """async () => {
 # Decoded frames so far on this page's connection (inbound-rtp ``framesDecoded``) with the page's clock.
 _DECODED = """async () => {
   const report = await window.peerbotRobot.peerConn.getStats();
-  let frames = 0;
-  report.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded || 0; });
-  return {t: performance.now(), framesDecoded: frames};
+  let frames = 0, keyframes = 0, bytes = 0;
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      frames += s.framesDecoded || 0; keyframes += s.keyFramesDecoded || 0; bytes += s.bytesReceived || 0;
+    }
+  });
+  return {t: performance.now(), framesDecoded: frames, keyFramesDecoded: keyframes, bytesReceived: bytes};
 }"""
 
 

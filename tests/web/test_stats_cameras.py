@@ -32,10 +32,14 @@ async def test_stats_cameras_viewers_and_fps(robot: Robot, http: aiohttp.ClientS
         await asyncio.sleep(FPS_WINDOW + 0.2)
         cam = (await _cameras(http, robot))[name]
         assert set(cam) == {"viewers", "encoders", "fps", "encoded_fps", "bitrate_kbps", "frames_captured",
-                            "capture_loops_started", "running"}
+                            "capture_loops_started", "running", "target_kbps", "keyframes_only"}
         # these viewers have no RTP sender: nothing is sent, though their one shared encoder runs
         assert cam["encoded_fps"] == 0.0 and cam["bitrate_kbps"] == 0.0, cam
         assert cam["viewers"] == 2 and cam["encoders"] == 1, cam
+        # no receiver estimates (no RTP): the one encoder runs at its size's cap, nobody on keyframes only
+        (encoder,) = capture.encoders.values()
+        assert encoder.governor is not None and cam["target_kbps"] == [round(encoder.governor.cap / 1000, 1)], cam
+        assert cam["keyframes_only"] == 0, cam
         assert cam["capture_loops_started"] == 1 and cam["running"] is True, cam
         assert 25.0 <= cam["fps"] <= 35.0, cam  # the built-in cam1 runs at 30 fps
         assert cam["frames_captured"] >= cam["fps"], cam
