@@ -102,6 +102,17 @@ class ServerProcess:
             self._reader.join(5)
         return code
 
+    def wait_for_line(self, text: str, timeout: float) -> bool:
+        """Whether a stderr line containing ``text`` arrives within ``timeout`` (False once the process exits)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not any(text in line for line in self.lines):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.poll() is not None:
+                    return any(text in line for line in self.lines)
+                self._cond.wait(min(remaining, 0.5))
+            return True
+
     def log(self) -> str:
         with self._cond:
             return "\n".join(self.lines[-60:])

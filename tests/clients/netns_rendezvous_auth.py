@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -40,17 +39,6 @@ RENDEZVOUS = {"open": "127.0.0.1:8090", "guarded": "127.0.0.1:8091"}
 READY_TIMEOUT_S = 30.0
 REGISTER_TIMEOUT_S = 30.0
 DRIVE_TIMEOUT_S = 120.0
-
-
-def wait_for(process: ServerProcess, text: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(text in line for line in list(process.lines)):
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(0.1)
-    return False
 
 
 def stats(address: str) -> object:
@@ -83,9 +71,9 @@ def main() -> int:
             "--host", "0.0.0.0", "--port", "0", "--signaling-insecure", "--signaling-address", RENDEZVOUS["open"],
             "--fqdn", "robot.test", "--robot-secret", "not-the-robot-secret",
         ]).start()
-        registered = {name: wait_for(processes[f"robot_{name}"], "'robot.test'): registered with signaling",
+        registered = {name: processes[f"robot_{name}"].wait_for_line("'robot.test'): registered with signaling",
                                      REGISTER_TIMEOUT_S) for name in robots}
-        refused = wait_for(processes["robot_wrong"], "refused us", REGISTER_TIMEOUT_S)
+        refused = processes["robot_wrong"].wait_for_line("refused us", REGISTER_TIMEOUT_S)
         drives: dict[str, object] = {}
         for name, (address, secret) in {
             "open_ok": (RENDEZVOUS["open"], SECRET),

@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.clients.netns_rendezvous_auth import wait_for  # noqa: E402 - needs the repo on sys.path
+from tests.clients.netns_rendezvous_auth import stats  # noqa: E402 - needs the repo on sys.path
 from tests.clients.netns_viam_webrtc import last_json_line  # noqa: E402
 from tests.serverproc import ServerProcess  # noqa: E402
 
@@ -37,12 +36,6 @@ ROBOT_SECRETS = {"a": "robot-a-pass", "b": "robot-b-pass"}
 READY_TIMEOUT_S = 30.0
 REGISTER_TIMEOUT_S = 30.0
 DRIVE_TIMEOUT_S = 120.0
-
-
-def stats(address: str) -> object:
-    port = address.rsplit(":", 1)[1]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as response:
-        return json.loads(response.read())
 
 
 def main() -> int:
@@ -61,7 +54,7 @@ def main() -> int:
                 "--host", "0.0.0.0", "--port", "0", "--signaling-insecure", "--signaling-address", ROBOTS["a"],
                 "--fqdn", address, "--robot-secret", ROBOT_SECRETS[name],
             ]).start()
-        registered = {name: wait_for(processes[f"robot_{name}"], f"'{address}',): registered with signaling",
+        registered = {name: processes[f"robot_{name}"].wait_for_line(f"'{address}',): registered with signaling",
                                      REGISTER_TIMEOUT_S) for name, address in ROBOTS.items()}
         drives: dict[str, object] = {}
         for drive, (key_id, robot) in {"lab_a": ("lab", "a"), "lab_b": ("lab", "b"), "ops_b": ("ops", "b")}.items():

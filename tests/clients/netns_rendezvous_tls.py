@@ -26,7 +26,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,17 +48,6 @@ DRIVE_TIMEOUT_S = 120.0
 HANDED_OVER = re.compile(r"web\.oneport: <connection \('([^']+)', \d+\) (.+)>: handed over")
 #: Where this script reads /stats from, so its own connections are told apart.
 STATS_SOURCE = "127.0.0.2"
-
-
-def wait_for(process: ServerProcess, text: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(text in line for line in list(process.lines)):
-            return True
-        if process.poll() is not None:
-            return False
-        time.sleep(0.1)
-    return False
 
 
 def stats(port: int) -> object:
@@ -91,8 +79,9 @@ def main() -> int:
             processes["robot_untrusted"] = ServerProcess.peerbot(robot).start()
             for name in ("robot", "robot_untrusted"):
                 processes[name].wait_ready(1, READY_TIMEOUT_S)
-            registered = wait_for(processes["robot"], "'robot.test'): registered with signaling", REGISTER_TIMEOUT_S)
-            refused = wait_for(processes["robot_untrusted"], "presented a certificate this robot does not trust",
+            registered = processes["robot"].wait_for_line("'robot.test'): registered with signaling",
+                                                          REGISTER_TIMEOUT_S)
+            refused = processes["robot_untrusted"].wait_for_line("presented a certificate this robot does not trust",
                                REGISTER_TIMEOUT_S)
             seen = len(processes["signal"].lines)
             try:
