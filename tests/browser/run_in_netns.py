@@ -571,7 +571,11 @@ def _run_panel(report: dict[str, Any]) -> None:
         report["stats"] = _stats(port)
 
 
-def _run_video(report: dict[str, Any]) -> None:
+@contextmanager
+def _two_viewers(report: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any], dict[str, Any], list[Page]] | None]:
+    """A robot, the harness page server and Chromium with two pages viewing cam1: ``(robot port, page
+    args, report["result"], pages)``, or None when a page could not start viewing (its report says why).
+    Closes the browser, then records the robot's final ``/stats``."""
     from playwright.sync_api import sync_playwright
 
     with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
@@ -585,34 +589,40 @@ def _run_video(report: dict[str, Any]) -> None:
         try:
             report["chromium"] = browser.version
             pages = _open_viewers(browser, report, args, 2)
-            if len(pages) < 2:
-                return
-            for page in pages:  # both measure at the same time
-                page.evaluate(_VIDEO_MEASURE, args)
-            result["stats2"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 2, STEP_TIMEOUT_S)
-            for i, page in enumerate(pages):
-                result[f"measure{i + 1}"] = page.evaluate("() => window.peerbotMeasure")
-            result["statsMeasured"] = _stats(port)
-            report["pageErrorsBeforeClose"] = len(report["browser"]["pageErrors"])
-            t0 = time.monotonic()
-            # Leave the page the way a tab is left: its document unloads (Chromium closes its peer
-            # connections, which the robot hears over SCTP/DTLS), then the page goes away.
-            pages[1].goto("about:blank", timeout=PAGE_TIMEOUT_S * 1000)
-            pages[1].close()
-            result["stats1"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 1, RELEASE_TIMEOUT_S)
-            result["releaseSeconds"] = round(time.monotonic() - t0, 2)
-            # The other page's renderer is killed outright, as a crashed or killed tab is: no DTLS
-            # close, no SCTP shutdown. The robot learns it only from silence (peer/webrtc/liveness.py).
-            t1 = time.monotonic()
-            try:
-                pages[0].goto("chrome://crash", timeout=STEP_TIMEOUT_S * 1000)
-            except Exception as exc:  # playwright reports the crash as a failed navigation
-                result["crash"] = f"{type(exc).__name__}: {exc}"[:300]
-            result["stats0"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 0, RELEASE_TIMEOUT_S)
-            result["crashReleaseSeconds"] = round(time.monotonic() - t1, 2)
+            yield (port, args, result, pages) if len(pages) == 2 else None
         finally:
             browser.close()
         report["stats"] = _stats(port)
+
+
+def _run_video(report: dict[str, Any]) -> None:
+    with _two_viewers(report) as viewing:
+        if viewing is None:
+            return
+        port, args, result, pages = viewing
+        for page in pages:  # both measure at the same time
+            page.evaluate(_VIDEO_MEASURE, args)
+        result["stats2"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 2, STEP_TIMEOUT_S)
+        for i, page in enumerate(pages):
+            result[f"measure{i + 1}"] = page.evaluate("() => window.peerbotMeasure")
+        result["statsMeasured"] = _stats(port)
+        report["pageErrorsBeforeClose"] = len(report["browser"]["pageErrors"])
+        t0 = time.monotonic()
+        # Leave the page the way a tab is left: its document unloads (Chromium closes its peer
+        # connections, which the robot hears over SCTP/DTLS), then the page goes away.
+        pages[1].goto("about:blank", timeout=PAGE_TIMEOUT_S * 1000)
+        pages[1].close()
+        result["stats1"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 1, RELEASE_TIMEOUT_S)
+        result["releaseSeconds"] = round(time.monotonic() - t0, 2)
+        # The other page's renderer is killed outright, as a crashed or killed tab is: no DTLS
+        # close, no SCTP shutdown. The robot learns it only from silence (peer/webrtc/liveness.py).
+        t1 = time.monotonic()
+        try:
+            pages[0].goto("chrome://crash", timeout=STEP_TIMEOUT_S * 1000)
+        except Exception as exc:  # playwright reports the crash as a failed navigation
+            result["crash"] = f"{type(exc).__name__}: {exc}"[:300]
+        result["stats0"] = _poll(lambda: _stats(port), lambda s: _viewers(s) == 0, RELEASE_TIMEOUT_S)
+        result["crashReleaseSeconds"] = round(time.monotonic() - t1, 2)
 
 
 def _open_viewers(browser: Browser, report: dict[str, Any], args: dict[str, Any], count: int) -> list[Page]:
@@ -676,44 +686,30 @@ def _run_throttled(report: dict[str, Any]) -> None:
     ``RSS_WATCH_S`` the robot's RSS is sampled once a second while the first page's presented
     frame rate is measured over the last ``VIDEO_MEASURE_S``. Both pages' decoded-frame counters
     (the inbound-rtp ``framesDecoded`` of their peer connection) are read at the start and the end."""
-    from playwright.sync_api import sync_playwright
-
-    with _robot(report) as port, _static_server() as page_port, sync_playwright() as playwright:
-        assert port is not None
-        args = {"host": f"{NETNS_ADDRESS}:{port}", "signaling": f"http://{NETNS_ADDRESS}:{port}",
-                "budgetMs": SCENARIO_BUDGET_S * 1000, "seconds": VIDEO_MEASURE_S}
-        report.update(robotPort=port, pageOrigin=f"http://{NETNS_ADDRESS}:{page_port}", args=args)
-        result: dict[str, Any] = {"steps": {}}
-        report["result"] = result
-        browser = _launch(playwright)
-        try:
-            report["chromium"] = browser.version
-            pages = _open_viewers(browser, report, args, 2)
-            if len(pages) < 2:
-                return
-            pair = pages[1].evaluate(_SELECTED_PAIR)
-            result["throttledPair"] = pair
-            result["bottleneck"] = _udp_bottleneck(int(pair["local"]["port"]))
-            time.sleep(THROTTLE_SETTLE_S)
-            decoded0 = [page.evaluate(_DECODED) for page in pages]
-            pid = int(report["serverPid"])
-            rss: list[tuple[float, int | None]] = []
-            t0 = time.monotonic()
-            measuring = False
-            while (elapsed := time.monotonic() - t0) < RSS_WATCH_S:
-                rss.append((round(elapsed, 2), _rss_kib(pid)))
-                if not measuring and elapsed >= RSS_WATCH_S - VIDEO_MEASURE_S - 1:
-                    pages[0].evaluate(_VIDEO_MEASURE, args)
-                    measuring = True
-                time.sleep(1.0)
-            result["rssKiB"] = rss
-            result["measure1"] = pages[0].evaluate("() => window.peerbotMeasure")
-            decoded1 = [page.evaluate(_DECODED) for page in pages]
-            result["decoded"] = [{"start": a, "end": b} for a, b in zip(decoded0, decoded1, strict=True)]
-            result["statsWatched"] = _stats(port)
-        finally:
-            browser.close()
-        report["stats"] = _stats(port)
+    with _two_viewers(report) as viewing:
+        if viewing is None:
+            return
+        port, args, result, pages = viewing
+        pair = pages[1].evaluate(_SELECTED_PAIR)
+        result["throttledPair"] = pair
+        result["bottleneck"] = _udp_bottleneck(int(pair["local"]["port"]))
+        time.sleep(THROTTLE_SETTLE_S)
+        decoded0 = [page.evaluate(_DECODED) for page in pages]
+        pid = int(report["serverPid"])
+        rss: list[tuple[float, int | None]] = []
+        t0 = time.monotonic()
+        measuring = False
+        while (elapsed := time.monotonic() - t0) < RSS_WATCH_S:
+            rss.append((round(elapsed, 2), _rss_kib(pid)))
+            if not measuring and elapsed >= RSS_WATCH_S - VIDEO_MEASURE_S - 1:
+                pages[0].evaluate(_VIDEO_MEASURE, args)
+                measuring = True
+            time.sleep(1.0)
+        result["rssKiB"] = rss
+        result["measure1"] = pages[0].evaluate("() => window.peerbotMeasure")
+        decoded1 = [page.evaluate(_DECODED) for page in pages]
+        result["decoded"] = [{"start": a, "end": b} for a, b in zip(decoded0, decoded1, strict=True)]
+        result["statsWatched"] = _stats(port)
 
 
 def _run_first_frame(report: dict[str, Any]) -> None:
