@@ -37,6 +37,9 @@ WAIT = 10.0
 #: these sizes and bitrates gives 30+ dB on the pattern; a frame decoded on a missing reference is
 #: far below (and a misread code strip compares against the wrong picture).
 MIN_PSNR_DB = 24.0
+#: The same check at the bitrate floor (150-260 kbps at 640x480, where adaptive bitrate may take a
+#: viewer): honest frames measure 20+ dB there, while a frame decoded on a missing reference measured ~9 dB.
+LOW_RATE_MIN_PSNR_DB = 16.0
 #: How long a viewer's sender is held in the stall test: many times the viewer's queue.
 STALL_S = 0.8
 
@@ -46,7 +49,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def checked(camera: FakeCamera, frame: av.VideoFrame) -> int:
+def checked(camera: FakeCamera, frame: av.VideoFrame, min_psnr: float = MIN_PSNR_DB) -> int:
     """The frame's index, after checking the picture is the camera's frame of that index."""
     i420 = np.asarray(frame.to_ndarray(format="yuv420p"), dtype=np.uint8)
     y = i420[: frame.height]
@@ -56,18 +59,20 @@ def checked(camera: FakeCamera, frame: av.VideoFrame) -> int:
         reference = reference.reformat(width=frame.width, height=frame.height, format="yuv420p")
     ref_y = np.asarray(reference.to_ndarray(format="yuv420p"), dtype=np.uint8)[: frame.height]
     quality = psnr(y, ref_y)
-    assert quality >= MIN_PSNR_DB, f"frame {code} decoded at {quality:.1f} dB (corrupt?)"
+    assert quality >= min_psnr, f"frame {code} decoded at {quality:.1f} dB (corrupt?)"
     return code
 
 
-async def decoded(camera: FakeCamera, track: MediaStreamTrack, count: int, timeout: float = WAIT) -> list[int]:
+async def decoded(
+    camera: FakeCamera, track: MediaStreamTrack, count: int, timeout: float = WAIT, min_psnr: float = MIN_PSNR_DB
+) -> list[int]:
     """The codes of the next ``count`` decoded frames, each checked against the camera's picture."""
     codes: list[int] = []
     async with asyncio.timeout(timeout):
         while len(codes) < count:
             frame = await track.recv()
             assert isinstance(frame, av.VideoFrame)
-            codes.append(checked(camera, frame))
+            codes.append(checked(camera, frame, min_psnr))
     assert all(b > a for a, b in itertools.pairwise(codes)), codes
     return codes
 

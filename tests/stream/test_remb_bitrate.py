@@ -12,7 +12,7 @@ from peer.media.encoder import SharedEncoder, target_bitrate
 from peer.webrtc import dial
 
 from .conftest import VideoRobot, eventually
-from .test_encode_once import WAIT, cam1, decoded, viewer_track
+from .test_encode_once import LOW_RATE_MIN_PSNR_DB, WAIT, cam1, decoded, viewer_track
 from .test_stream import add_and_watch, stub
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,7 +38,7 @@ async def test_a_viewers_remb_sets_the_shared_encoder_rate(video_robot: VideoRob
 
         viewer.report_estimate = heard  # type: ignore[method-assign]
         capture = video_robot.streams.captures["cam1"]
-        draining = asyncio.ensure_future(decoded(camera, track, 10**6, timeout=4 * WAIT))
+        draining = asyncio.ensure_future(decoded(camera, track, 10**6, timeout=4 * WAIT, min_psnr=LOW_RATE_MIN_PSNR_DB))
         try:
             await eventually(lambda: bool(reports), timeout=WAIT, what="a REMB from the viewer's receiver")
             assert reports[-1] < (1 - CHANGE_RATIO) * cap, reports  # what makes this test meaningful
@@ -68,4 +68,4 @@ async def test_a_viewers_remb_sets_the_shared_encoder_rate(video_robot: VideoRob
             draining.cancel()
             await asyncio.gather(draining, return_exceptions=True)
         # the reopen at the new rate started on a keyframe: the viewer decodes on, uncorrupted, at the new size
-        await decoded(camera, track, 20)
+        await decoded(camera, track, 20, min_psnr=LOW_RATE_MIN_PSNR_DB)
