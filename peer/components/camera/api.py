@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...errors import NotSupportedError
+from ...errors import NotSupportedError, ValidationError
 from ...gen.viam.common.v1 import common_pb2
 from ...gen.viam.component.camera.v1 import camera_pb2
 from ...resource import API, ComponentBase
@@ -26,6 +26,15 @@ class NamedImage:
     name: str
     data: bytes
     mime_type: str
+
+
+def requested_mime_type(extra: Mapping[str, Any] | None, default: str, supported: Sequence[str]) -> str:
+    """``GetImages``' ``extra.mime_type`` (else ``default``), refused unless ``supported``: the
+    Viam SDKs ask for a format that way, and a camera answers in it or says which it can do."""
+    mime = (extra or {}).get("mime_type") or default
+    if mime not in supported:
+        raise ValidationError(f"must be one of {', '.join(supported)}, not {mime!r}", "extra.mime_type")
+    return str(mime)
 
 
 class Camera(ComponentBase):

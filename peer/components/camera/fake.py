@@ -16,7 +16,7 @@ from ...gen.viam.common.v1 import common_pb2
 from ...gen.viam.component.camera.v1 import camera_pb2
 from ...protoutil import timestamp_from_epoch
 from ...resource import ResourceBase, ResourceConfig, ResourceName
-from .api import Camera, CameraProperties, NamedImage
+from .api import Camera, CameraProperties, NamedImage, requested_mime_type
 from .encoding import IMAGE_MIME_TYPES, MIME_JPEG, MIME_PCD, encode_image
 from .pattern import PatternFrame, TestPattern
 
@@ -161,9 +161,7 @@ class FakeCamera(Camera):
         **kwargs: Any,
     ) -> tuple[Sequence[NamedImage], common_pb2.ResponseMetadata]:
         """The one source is named after the camera; ``extra.mime_type`` picks JPEG or PNG."""
-        mime = (extra or {}).get("mime_type") or self.mime_type
-        if mime not in IMAGE_MIME_TYPES:
-            raise ValidationError(f"must be one of {', '.join(IMAGE_MIME_TYPES)}, not {mime!r}", "extra.mime_type")
+        mime = requested_mime_type(extra, self.mime_type, IMAGE_MIME_TYPES)
         if filter_source_names and self.name not in filter_source_names:
             captured = self._wall0 + self.elapsed()
             return [], common_pb2.ResponseMetadata(captured_at=timestamp_from_epoch(captured))
