@@ -218,14 +218,18 @@ _SCENARIOS: dict[str, str] = {
 }
 
 
-# ``video``: start the SDK's StreamClient on cam1 in this page (the <video> is window.peerbotVideo).
-_VIDEO_START = _PRELUDE + """
+# The video snippets' first step: one WebRTC robot client, kept in window.peerbotRobot.
+_CONNECT_FOR_VIDEO = """
   const connected = await step('connect', async () => {
     window.peerbotRobot = await V.createRobotClient({host: args.host, signalingAddress: args.signaling,
       iceServers: [], noReconnect: true, dialTimeout: 10000});
     return true;
   }, 15000);
   if (!connected) return out;
+"""
+
+# ``video``: start the SDK's StreamClient on cam1 in this page (the <video> is window.peerbotVideo).
+_VIDEO_START = _PRELUDE + _CONNECT_FOR_VIDEO + """
   await step('getStream', async () => {
     const media = await new V.StreamClient(window.peerbotRobot).getStream('cam1');
     const video = document.createElement('video');
@@ -243,13 +247,7 @@ _VIDEO_START = _PRELUDE + """
 # ``firstframe`` (scripts/bench_video.py): StreamClient.getStream('cam1') → the first frame the
 # <video> presents, args.reps times on one connection, each followed by remove (so the first run is
 # the connection's first AddStream and the others re-adds on the reused transceiver).
-_FIRST_FRAME = _PRELUDE + """
-  const connected = await step('connect', async () => {
-    window.peerbotRobot = await V.createRobotClient({host: args.host, signalingAddress: args.signaling,
-      iceServers: [], noReconnect: true, dialTimeout: 10000});
-    return true;
-  }, 15000);
-  if (!connected) return out;
+_FIRST_FRAME = _PRELUDE + _CONNECT_FOR_VIDEO + """
   const sc = new V.StreamClient(window.peerbotRobot);
   out.runs = [];
   for (let i = 0; i < args.reps; i++) {
