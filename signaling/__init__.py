@@ -1,7 +1,9 @@
 """The rpc layer of ``proto.rpc.webrtc.v1``: signaling server, call queue and answerer.
 
 This package imports nothing from ``peer`` or ``web``. The peer connection itself is plugged in
-through :class:`~signaling.answerer.OfferHandler`.
+through :class:`~signaling.answerer.OfferHandler`. The Redis call queue is imported from
+:mod:`signaling.redis_queue` by whoever needs it: redis-py costs ~90 ms of start-up, which no
+robot (in-memory or remote signaling) should pay.
 """
 
 import logging
@@ -12,7 +14,6 @@ from .errors import ErrorStatus, SignalingError, StoreUnavailableError
 from .internal import internal_answerer
 from .memory_queue import MemoryCallQueue
 from .queue import AnswererExchange, CallerExchange, CallQueue
-from .redis_queue import RedisCallQueue
 from .sdp import (
     IceCandidate,
     SessionDescription,
@@ -39,7 +40,6 @@ __all__ = [
     "MemoryCallQueue",
     "Offer",
     "OfferHandler",
-    "RedisCallQueue",
     "SendAnswer",
     "SendCandidate",
     "SessionDescription",

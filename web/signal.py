@@ -58,7 +58,6 @@ from signaling.errors import SignalingError
 from signaling.ice import IceSettings
 from signaling.memory_queue import MemoryCallQueue
 from signaling.queue import CallQueue
-from signaling.redis_queue import RedisCallQueue
 from signaling.service import SignalingService
 
 from .const import CLOSE_GRACE_S, FIRST_BYTES_TIMEOUT_S
@@ -169,6 +168,8 @@ async def build_queue(args: argparse.Namespace) -> CallQueue:
     """THE place ``peerbot signal`` chooses its call queue; the rendezvous closes it. Redis must
     answer at start: a rendezvous that cannot reach its store exits rather than serve UNAVAILABLE."""
     if args.redis:
+        from signaling.redis_queue import RedisCallQueue  # only here: redis-py is ~90 ms of start-up
+
         return await RedisCallQueue.connect(args.redis)
     return MemoryCallQueue()
 
