@@ -19,12 +19,13 @@ import argparse
 from signaling.const import MAX_HOSTS_IN_METADATA
 from signaling.external import ExternalSignaling, split_host_port
 
+from .argtypes import from_parser
 from .config import ConfigError, RobotConfig
 
 
 def add_external_signaling_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("external signaling (a remote rendezvous, e.g. `peerbot signal`)")
-    group.add_argument("--signaling-address", metavar="HOST:PORT", type=_address,
+    group.add_argument("--signaling-address", metavar="HOST:PORT", type=from_parser(_address),
                        help="also answer calls through the signaling server there (default: cloud.signaling_address)")
     group.add_argument("--fqdn", action="append", default=[], metavar="NAME",
                        help="host name to answer for at the signaling server; repeatable "
@@ -41,10 +42,7 @@ def add_external_signaling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _address(value: str) -> str:
-    try:
-        split_host_port(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    split_host_port(value)  # ValueError with the reason
     return value
 
 

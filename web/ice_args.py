@@ -14,10 +14,13 @@ bad flag (usage, exit status 2) before anything starts.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from signaling.config import IceServer
 from signaling.ice import DEFAULT_REST_TTL, DEFAULT_REST_USER, MAX_REST_TTL, IceSettings, TurnRest, check_ice_url
+
+from .argtypes import from_parser
 
 
 def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,16 +40,13 @@ def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"lifetime of minted TURN credentials, 1 to {MAX_REST_TTL} (default {DEFAULT_REST_TTL})")
 
 
-def _url(*schemes: str) -> argparse._ActionType:
+def _url(*schemes: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if not value.startswith(schemes):
-            raise argparse.ArgumentTypeError(f"{value!r} must start with {' or '.join(schemes)}")
-        try:
-            return check_ice_url(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise ValueError(f"{value!r} must start with {' or '.join(schemes)}")
+        return check_ice_url(value)
 
-    return parse
+    return from_parser(parse)
 
 
 def ice_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> IceSettings:

@@ -19,8 +19,9 @@ from signaling.auth import ApiKey
 from signaling.external import ExternalSignaling
 from signaling.ice import IceSettings
 
+from .argtypes import from_parser
 from .config import ConfigError, RobotConfig, builtin_config, load_config
-from .cors import Origin, parse_origin
+from .cors import parse_origin
 from .external_args import add_external_signaling_arguments, external_signaling
 from .ice_args import add_ice_arguments, ice_settings
 from .robot import Robot, robot_authenticator
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="import a Python module first (it may register custom APIs and models); repeatable")
     serve.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                        help="event loop: uvloop when installed (auto), or force one")
-    serve.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET", type=_api_key,
+    serve.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET", type=from_parser(_robot_api_key),
                        help="require authentication; callers authenticate with this API key (viam-sdk: "
                        "auth_entity=ID, Credentials(type='api-key', payload=SECRET)); repeatable, adds to "
                        "the config's auth section")
@@ -63,22 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _origin(value: str) -> Origin:
-    try:
-        return parse_origin(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_origin = from_parser(parse_origin)
 
 
-def _api_key(value: str) -> ApiKey:
+def _robot_api_key(value: str) -> ApiKey:
     """``ID:SECRET`` (or ``ID:SECRET@*``): the same syntax as ``peerbot signal``, but a robot's own
     keys reach only the robot, so naming hosts would promise a limit that means nothing here."""
-    try:
-        key = ApiKey.parse(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    key = ApiKey.parse(value)
     if key.named_hosts is not None:
-        raise argparse.ArgumentTypeError(
+        raise ValueError(
             f"API key {key.id!r}: a robot's own keys reach only this robot, so '@HOST' scopes belong on "
             "`peerbot signal`; write ID:SECRET (a secret containing '@' is written ID:SECRET@*)")
     return key

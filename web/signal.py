@@ -32,7 +32,7 @@ import asyncio
 import logging
 import ssl
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -60,6 +60,7 @@ from signaling.memory_queue import MemoryCallQueue
 from signaling.queue import CallQueue
 from signaling.service import SignalingService
 
+from .argtypes import from_parser
 from .const import CLOSE_GRACE_S, FIRST_BYTES_TIMEOUT_S
 from .cors import CorsPolicy, Origin
 from .grpcweb import GrpcWebHandler
@@ -95,13 +96,13 @@ def add_signal_parser(commands: Any, origin_type: Any) -> argparse.ArgumentParse
         "authentication (off unless one of these is given; then keys and robot secrets are both needed)"
     )
     auth.add_argument("--api-key", action="append", default=[], metavar="ID:SECRET@HOST[,HOST...]",
-                      type=_parsed(ApiKey.parse),
+                      type=from_parser(ApiKey.parse),
                       help="callers authenticate with this API key and may reach only these robot names "
                       "(@* : every robot; no @ only while one robot is configured); repeatable")
     auth.add_argument("--api-keys-file", metavar="FILE",
                       help="more API keys, one ID:SECRET@HOST[,HOST...] (or @*) per line (# comments)")
     auth.add_argument("--robot-secret", action="append", default=[], metavar="HOST[,HOST...]=SECRET",
-                      type=_parsed(RobotSecret.parse),
+                      type=from_parser(RobotSecret.parse),
                       help="the robot answering for these host names authenticates with SECRET "
                       "(its `peerbot serve --robot-secret`); repeatable")
     auth.add_argument("--robot-secrets-file", metavar="FILE",
@@ -112,16 +113,6 @@ def add_signal_parser(commands: Any, origin_type: Any) -> argparse.ArgumentParse
     add_ice_arguments(signal)
     add_arguments(signal)  # --tls-cert, --tls-key
     return signal
-
-
-def _parsed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse ``type`` from a ``parse`` that raises ValueError (argparse then names the flag)."""
-    def convert(value: str) -> Any:
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return convert
 
 
 def signal_authenticator(args: argparse.Namespace) -> Authenticator | None:
